@@ -1,0 +1,112 @@
+//! The command line: parses flags, reads files and the clock, calls the core, prints.
+//!
+//! This is the only module that touches the file system, the clock, stdout and stderr.
+//! Exit status: 0 verified, 1 rejected (a judgement), 2 usage or input error (could not decide).
+
+mod trust_root;
+mod verify_bundle;
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit status for "verified" / "allowed".
+pub const EXIT_OK: u8 = 0;
+/// Exit status for "rejected" / "denied".
+pub const EXIT_REJECTED: u8 = 1;
+/// Exit status for usage and input errors.
+pub const EXIT_ERROR: u8 = 2;
+
+/// custody: verifies supply-chain evidence offline against pinned trust roots.
+#[derive(Debug, Parser)]
+#[command(name = "custody", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Verify a Sigstore bundle against an artifact (sigstore-conformance protocol).
+    VerifyBundle(verify_bundle::Args),
+    /// Show what a trust root trusts, with validity windows and its content hash.
+    TrustRoot(trust_root::Args),
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Output {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// JSON (documented in docs/verification.md).
+    Json,
+}
+
+/// Runs the CLI with the given arguments (the first is the program name).
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_ERROR } else { EXIT_OK });
+        }
+    };
+    let code = match cli.command {
+        Command::VerifyBundle(args) => verify_bundle::run(args),
+        Command::TrustRoot(args) => trust_root::run(args),
+    };
+    ExitCode::from(code)
+}
+
+/// Reads a file of at most `max` bytes; larger files are an error naming the limit.
+pub(crate) fn read_bounded(
+    path: &Path,
+    max: u64,
+    what: &str,
+    limit: &str,
+) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+    let mut buf = Vec::new();
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+    if u64::try_from(buf.len()).unwrap_or(u64::MAX) > max {
+        return Err(format!(
+            "{what} {} is larger than the limit of {max} bytes ({limit})",
+            path.display()
+        ));
+    }
+    Ok(buf)
+}
+
+/// The current time: the one clock read of a CLI invocation.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn now() -> jiff::Timestamp {
+    jiff::Timestamp::now()
+}
+
+/// Writes a line to stdout, ignoring a closed pipe (`custody … | head` is not an error).
+pub(crate) fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    if !text.ends_with('\n') {
+        let _ = stdout.write_all(b"\n");
+    }
+}
+
+/// Writes a line to stderr.
+pub(crate) fn err(text: &str) {
+    use std::io::Write;
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes());
+    if !text.ends_with('\n') {
+        let _ = stderr.write_all(b"\n");
+    }
+}

@@ -124,7 +124,18 @@ pub fn parse_bundle(json: &[u8], limits: &Limits) -> Result<ParsedBundle, Eviden
     };
 
     let text = std::str::from_utf8(json).map_err(|e| malformed(e.to_string()))?;
-    let bundle = Bundle::from_json(text).map_err(|e| malformed(e.to_string()))?;
+    let bundle = match Bundle::from_json(text) {
+        Ok(bundle) => bundle,
+        // Line-wrapped base64 (RFC 2045 style) is accepted by the Go and Python Sigstore clients
+        // (their decoders skip newlines), and some producers write it. Retry once with the
+        // line breaks removed from base64-looking strings, so such a bundle is judged on its
+        // content rather than rejected for its formatting; the bundle digest stays that of the
+        // original bytes.
+        Err(first) => match unwrap_base64_lines(json) {
+            Some(normalized) => Bundle::from_json(&normalized).map_err(|e| malformed(e.to_string()))?,
+            None => return Err(malformed(first.to_string())),
+        },
+    };
 
     let material = &bundle.verification_material;
     check_count(
@@ -166,4 +177,33 @@ pub fn parse_bundle(json: &[u8], limits: &Limits) -> Result<ParsedBundle, Eviden
         media_type,
         digest: Digest::sha256_of(json),
     })
+}
+
+/// Removes CR/LF from every JSON string that is base64 apart from its line breaks.
+/// Returns `None` when there is nothing to change.
+fn unwrap_base64_lines(json: &[u8]) -> Option<String> {
+    fn is_wrapped_base64(s: &str) -> bool {
+        s.contains('\n')
+            && s.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'\n' | b'\r')
+            })
+    }
+    fn walk(v: &mut serde_json::Value, changed: &mut bool) {
+        match v {
+            serde_json::Value::String(s) if is_wrapped_base64(s) => {
+                s.retain(|c| c != '\n' && c != '\r');
+                *changed = true;
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|i| walk(i, changed)),
+            serde_json::Value::Object(map) => map.values_mut().for_each(|i| walk(i, changed)),
+            _ => {}
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(json).ok()?;
+    let mut changed = false;
+    walk(&mut value, &mut changed);
+    if !changed {
+        return None;
+    }
+    serde_json::to_string(&value).ok()
 }

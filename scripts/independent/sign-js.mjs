@@ -153,12 +153,24 @@ const statement = Buffer.from(JSON.stringify({
 }));
 const INTOTO = 'application/vnd.in-toto+json';
 
+// The TSA writes genTime with milliseconds as DER demands: trailing zeros cut
+// ("...36.05Z", "...36.1Z", "...36Z"). @sigstore/core 4.x parses only exactly
+// three fraction digits and rejects the rest ("invalid time"), so about one
+// timestamp in ten would fail sigstore-js. Keep the usual bundles clear of
+// that (nudge to a last digit != 0, <= 1 ms) and make one on purpose below.
+const tsaNow = () => { const d = new Date(); if (d.getUTCMilliseconds() % 10 === 0) d.setTime(d.getTime() + 1); return d; };
+tsa.getCurrentTime = tsaNow;
 const made = {
   'message.sigstore.json': await sigstore.sign(artifact, base),
   'dsse.sigstore.json': await sigstore.attest(statement, INTOTO, base),
   'message-tsa.sigstore.json': await sigstore.sign(artifact, withTSA),
   'dsse-tsa.sigstore.json': await sigstore.attest(statement, INTOTO, withTSA),
 };
+// genTime "....5Z": second of signing + 500 ms (>= the leaf's notBefore, which
+// is the signing time truncated to the second).
+tsa.getCurrentTime = () => { const d = new Date(); d.setUTCMilliseconds(500); return d; };
+made['message-tsa-short-fraction.sigstore.json'] = await sigstore.sign(artifact, withTSA);
+tsa.getCurrentTime = tsaNow;
 
 // --- negative variants, each derived from one fresh bundle ----------------
 const clone = (o) => JSON.parse(JSON.stringify(o));
@@ -180,9 +192,18 @@ const neg = {};
   const p = JSON.parse(Buffer.from(b.dsseEnvelope.payload, 'base64'));
   p.predicate.generator = 'tampered'; b.dsseEnvelope.payload = Buffer.from(JSON.stringify(p)).toString('base64');
   neg['dsse-payload-tampered'] = b; }
-{ const b = clone(made['message-tsa.sigstore.json']);
+// Without its SET the entry has no integrated time, so the RFC 3161 timestamp
+// is the only source of time (inclusion proof + checkpoint still prove the
+// entry). A v0.2+ bundle may omit the SET.
+const noSET = clone(made['message-tsa.sigstore.json']);
+delete noSET.verificationMaterial.tlogEntries[0].inclusionPromise;
+neg['message-tsa-no-set'] = noSET;
+// A broken timestamp only where it is the sole time source: with a SET beside
+// it, sigstore-python 4.5.1 skips the bad timestamp and verifies (it counts
+// the valid time sources), while sigstore-js rejects; verifiers differ there.
+{ const b = clone(noSET);
   const t = b.verificationMaterial.timestampVerificationData.rfc3161Timestamps[0];
-  t.signedTimestamp = flipB64(t.signedTimestamp); neg['message-tsa-timestamp-tampered'] = b; }
+  t.signedTimestamp = flipB64(t.signedTimestamp); neg['message-tsa-no-set-timestamp-tampered'] = b; }
 for (const [n, b] of Object.entries(neg)) made[`${n}.sigstore.json`] = b;
 for (const [f, b] of Object.entries(made)) writeJSON(f, b);
 
@@ -201,7 +222,10 @@ const cases = [
   c('message-certificate-swapped', 'message-certificate-swapped.sigstore.json', 'message', 'rejected', 'leaf certificate of the dsse bundle (other key)'),
   c('message-set-tampered', 'message-set-tampered.sigstore.json', 'message', 'rejected', 'integratedTime +1: SET no longer verifies'),
   c('dsse-payload-tampered', 'dsse-payload-tampered.sigstore.json', 'dsse', 'rejected', 'statement changed after signing'),
-  c('message-tsa-timestamp-tampered', 'message-tsa-timestamp-tampered.sigstore.json', 'message', 'rejected', 'last byte of the RFC 3161 token (its signature) flipped'),
+  c('message-tsa-short-fraction', 'message-tsa-short-fraction.sigstore.json', 'message', 'verified', 'TSA genTime with a 1-digit fraction (DER GeneralizedTime "...SS.5Z")',
+    { known_peer_failures: { 'sigstore-js': '@sigstore/core 4.x parses GeneralizedTime only with 3 fraction digits: "invalid time"' } }),
+  c('message-tsa-no-set', 'message-tsa-no-set.sigstore.json', 'message', 'verified', 'message-tsa with the SET removed: the RFC 3161 timestamp is the only time source'),
+  c('message-tsa-no-set-timestamp-tampered', 'message-tsa-no-set-timestamp-tampered.sigstore.json', 'message', 'rejected', 'message-tsa-no-set with the last byte of the RFC 3161 token (its signature) flipped'),
 ];
 
 // --- check every case with sigstore-js's verifier --------------------------
@@ -220,9 +244,9 @@ for (const k of cases) {
         throw new Error('artifact digest not among in-toto subjects');
     }
   } catch (e) { got = 'rejected'; why = `${e.code || ''} ${e.message}`.trim(); }
-  k.sigstore_js = got;
-  if (got !== k.expected) bad++;
-  console.log(`sign-js: ${got === k.expected ? 'ok  ' : 'BAD '} ${k.name}: ${got}${why ? ` (${why})` : ''}`);
+  const known = got !== k.expected && k.known_peer_failures?.['sigstore-js'];
+  if (got !== k.expected && !known) bad++;
+  console.log(`sign-js: ${got === k.expected ? 'ok  ' : known ? 'KNOWN' : 'BAD '} ${k.name}: ${got}${why ? ` (${why})` : ''}`);
 }
 
 const version = (p) => require(`${p}/package.json`).version;

@@ -132,7 +132,9 @@ pub fn parse_bundle(json: &[u8], limits: &Limits) -> Result<ParsedBundle, Eviden
         // content rather than rejected for its formatting; the bundle digest stays that of the
         // original bytes.
         Err(first) => match unwrap_base64_lines(json) {
-            Some(normalized) => Bundle::from_json(&normalized).map_err(|e| malformed(e.to_string()))?,
+            Some(normalized) => {
+                Bundle::from_json(&normalized).map_err(|e| malformed(e.to_string()))?
+            }
             None => return Err(malformed(first.to_string())),
         },
     };
@@ -185,7 +187,8 @@ fn unwrap_base64_lines(json: &[u8]) -> Option<String> {
     fn is_wrapped_base64(s: &str) -> bool {
         s.contains('\n')
             && s.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'\n' | b'\r')
+                b.is_ascii_alphanumeric()
+                    || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'\n' | b'\r')
             })
     }
     fn walk(v: &mut serde_json::Value, changed: &mut bool) {

@@ -23,6 +23,7 @@ pub enum StatementVersion {
 
 /// An in-toto statement: what was attested (subjects) and the claim (predicate).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct InTotoStatement {
     /// Statement version.
     pub version: StatementVersion,

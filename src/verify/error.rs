@@ -186,6 +186,7 @@ impl VerifyError {
 
 /// Sorts an error of the Sigstore verifier into custody's checks.
 pub(super) fn from_sigstore(error: sigstore_verify::Error) -> VerifyError {
+    use sigstore_verify::bundle::Error as B;
     use sigstore_verify::{
         CertificateError as C, Error as E, TimestampError as T, TransparencyLogError as L,
     };
@@ -208,6 +209,12 @@ pub(super) fn from_sigstore(error: sigstore_verify::Error) -> VerifyError {
         E::ArtifactMismatch(_) | E::UnsupportedArtifact(_) => Check::ArtifactBinding,
         E::InvalidTrustRoot(_) | E::TrustRoot(_) | E::TrustedCertificate(_) => Check::TrustRoot,
         E::Crypto(_) => Check::Signature,
+        E::Bundle(
+            B::MissingInclusionProof(_) | B::MissingCheckpoint | B::LogIndexOutOfRange { .. },
+        ) => Check::InclusionProof,
+        E::Bundle(B::MissingInclusionPromise(_)) => Check::InclusionPromise,
+        E::Bundle(B::MissingSigningTimeEvidence | B::MissingTimestamp) => Check::VerifiedTime,
+        E::Bundle(B::CertificateChainNotAllowed(_)) => Check::CertificateChain,
         // Structure errors, unsupported content, and anything added to the
         // non-exhaustive enum later: the bundle is not something we can verify.
         _ => Check::BundleFormat,

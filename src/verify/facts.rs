@@ -15,6 +15,7 @@ pub const FACTS_MEDIA_TYPE: &str = "application/vnd.custody.verified-facts.v1+js
 
 /// What a successful verification established.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct VerifiedFacts {
     pub(super) media_type: &'static str,
     pub(super) bundle_media_type: String,
@@ -76,6 +77,7 @@ impl VerifiedFacts {
 
 /// The trust root a verification used.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TrustRootRef {
     /// Its name.
     pub name: String,
@@ -85,7 +87,11 @@ pub struct TrustRootRef {
 
 /// Who signed: a Fulcio certificate identity or a static key.
 #[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum Signer {
     /// Keyless: a short-lived certificate chained to a trusted Fulcio CA.
     Certificate(CertificateIdentity),
@@ -102,6 +108,7 @@ pub enum Signer {
 
 /// A verified signing certificate's identity and claims.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CertificateIdentity {
     /// The identity policies match against: the first email or URI SAN, else the first other
     /// SAN (e.g. a Fulcio username `otherName`).
@@ -122,7 +129,6 @@ pub struct CertificateIdentity {
 
 /// One subject alternative name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
 pub struct San {
     /// `email`, `uri`, `dns` or `other`.
     pub kind: SanKind,
@@ -149,48 +155,70 @@ pub enum SanKind {
 
 /// Every Fulcio certificate extension under `1.3.6.1.4.1.57264.1`, named as in Fulcio's OID list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FulcioClaims {
     /// `.1.2` (deprecated) GitHub workflow trigger.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub github_workflow_trigger: Option<String>,
     /// `.1.3` (deprecated) GitHub workflow SHA.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub github_workflow_sha: Option<String>,
     /// `.1.4` (deprecated) GitHub workflow name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub github_workflow_name: Option<String>,
     /// `.1.5` (deprecated) GitHub workflow repository (`owner/repo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub github_workflow_repository: Option<String>,
     /// `.1.6` (deprecated) GitHub workflow ref.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub github_workflow_ref: Option<String>,
     /// `.1.9` build signer URI.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub build_signer_uri: Option<String>,
     /// `.1.10` build signer digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub build_signer_digest: Option<String>,
     /// `.1.11` runner environment (`github-hosted`, `self-hosted`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub runner_environment: Option<String>,
     /// `.1.12` source repository URI.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_repository_uri: Option<String>,
     /// `.1.13` source repository digest (commit).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_repository_digest: Option<String>,
     /// `.1.14` source repository ref.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_repository_ref: Option<String>,
     /// `.1.15` source repository identifier.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_repository_identifier: Option<String>,
     /// `.1.16` source repository owner URI.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_repository_owner_uri: Option<String>,
     /// `.1.17` source repository owner identifier.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_repository_owner_identifier: Option<String>,
     /// `.1.18` build config URI.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub build_config_uri: Option<String>,
     /// `.1.19` build config digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub build_config_digest: Option<String>,
     /// `.1.20` build trigger.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub build_trigger: Option<String>,
     /// `.1.21` run invocation URI.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_invocation_uri: Option<String>,
     /// `.1.22` source repository visibility at signing.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_repository_visibility_at_signing: Option<String>,
     /// `.1.23` deployment environment.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment_environment: Option<String>,
     /// `.1.24` token subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_subject: Option<String>,
 }
 
@@ -227,6 +255,7 @@ impl FulcioClaims {
 
 /// A verified time and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct VerifiedTime {
     /// RFC 3339.
     pub time: String,
@@ -236,7 +265,11 @@ pub struct VerifiedTime {
 
 /// Sources of verified time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum TimeSource {
     /// A Rekor v1 `integratedTime` authenticated by a signed entry timestamp.
     TransparencyLog {
@@ -251,6 +284,7 @@ pub enum TimeSource {
 
 /// A verified transparency-log entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LogEntry {
     /// Log ID (hex of the key ID).
     pub log_id: String,

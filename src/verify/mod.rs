@@ -136,25 +136,48 @@ pub fn verify_bundle(
             inclusion_proof: e.inclusion_proof.is_some(),
         })
         .collect();
+    // The Sigstore verifier lists verified times by source, in a fixed order: for certificates,
+    // RFC 3161 timestamps first, then SET-backed integrated times; for keys, the reverse.
+    let tsa_count = bundle
+        .verification_material
+        .timestamp_verification_data
+        .rfc3161_timestamps
+        .len();
+    let log_times: Vec<facts::TimeSource> = bundle
+        .verification_material
+        .tlog_entries
+        .iter()
+        .filter(|e| {
+            e.inclusion_promise.is_some()
+                && e.integrated_time.is_some()
+                && e.kind_version != KindVersion::HashedRekordV002
+        })
+        .map(|e| facts::TimeSource::TransparencyLog {
+            log_id: hex::encode(e.log_id.key_id.as_bytes()),
+            log_index: e.log_index.get(),
+        })
+        .collect();
+    let sources: Vec<facts::TimeSource> = if key.is_none() {
+        std::iter::repeat_n(facts::TimeSource::Rfc3161, tsa_count)
+            .chain(log_times)
+            .collect()
+    } else {
+        log_times
+            .into_iter()
+            .chain(std::iter::repeat_n(facts::TimeSource::Rfc3161, tsa_count))
+            .collect()
+    };
     let timestamps = result
         .verified_timestamps()
         .iter()
-        .map(|t| {
-            let from_log = bundle.verification_material.tlog_entries.iter().find(|e| {
-                e.inclusion_promise.is_some()
-                    && e.kind_version != KindVersion::HashedRekordV002
-                    && e.integrated_time == Some(*t)
-            });
-            facts::VerifiedTime {
-                time: t.to_string(),
-                source: match from_log {
-                    Some(e) => facts::TimeSource::TransparencyLog {
-                        log_id: hex::encode(e.log_id.key_id.as_bytes()),
-                        log_index: e.log_index.get(),
-                    },
-                    None => facts::TimeSource::Rfc3161,
-                },
-            }
+        .zip(
+            sources
+                .into_iter()
+                .chain(std::iter::repeat(facts::TimeSource::Rfc3161)),
+        )
+        .map(|(t, source)| facts::VerifiedTime {
+            time: t.to_string(),
+            source,
         })
         .collect();
 

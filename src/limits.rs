@@ -9,7 +9,6 @@ use serde::Serialize;
 
 /// Bounds on input sizes and counts. `Limits::default()` is what the CLI and service use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
 pub struct Limits {
     /// Maximum size of a Sigstore bundle document, in bytes (default 16 MiB).
     pub max_bundle_bytes: u64,

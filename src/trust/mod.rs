@@ -192,15 +192,6 @@ impl TrustRoot {
     pub fn summary(&self) -> TrustRootSummary {
         summary::summarize(self)
     }
-
-    /// Whether `der` is byte-for-byte one of the Fulcio CA certificates of this root.
-    pub(crate) fn is_trusted_ca_certificate(&self, der: &[u8]) -> bool {
-        self.root
-            .certificate_authorities
-            .iter()
-            .flat_map(|ca| ca.cert_chain.certificates.iter())
-            .any(|c| c.raw_bytes.as_bytes() == der)
-    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! The Sigstore Rust verifier accepts a bundle whose chain carries the root CA (measured: see
 //! docs/decisions.md). The Sigstore client spec says the chain in a bundle must not include the
 //! root, and a root in the bundle is a sign that a client confused "the chain" with "the
-//! anchor", so custody rejects it here: any self-signed certificate, and any certificate that is
-//! byte-identical to one of the trust root's CA certificates, at any position.
+//! anchor", so custody rejects it here: any self-issued certificate (subject = issuer), at any
+//! position, including a self-signed leaf.
 
 use der::{Decode, Encode};
 use x509_cert::Certificate;
@@ -13,10 +13,9 @@ use x509_cert::ext::pkix::name::GeneralName;
 
 use super::error::VerifyError;
 use super::facts::{San, SanKind};
-use crate::trust::TrustRoot;
 
 /// Rejects an empty chain, unparseable certificates, and root certificates in the chain.
-pub(super) fn check_chain(certificates: &[&[u8]], trust: &TrustRoot) -> Result<(), VerifyError> {
+pub(super) fn check_chain(certificates: &[&[u8]]) -> Result<(), VerifyError> {
     if certificates.is_empty() {
         return Err(VerifyError::EmptyChain);
     }
@@ -26,7 +25,9 @@ pub(super) fn check_chain(certificates: &[&[u8]], trust: &TrustRoot) -> Result<(
             detail: e.to_string(),
         })?;
         let tbs = &cert.tbs_certificate;
-        if tbs.subject == tbs.issuer || trust.is_trusted_ca_certificate(der) {
+        // A root is self-issued. (An intermediate that the trust root also lists is fine: bundles
+        // v0.1/v0.2 may carry leaf + intermediates.)
+        if tbs.subject == tbs.issuer {
             return Err(VerifyError::RootInChain {
                 position,
                 subject: tbs.subject.to_string(),

@@ -87,7 +87,7 @@ pub fn verify_bundle(
     // 2. custody's own chain checks.
     let certificates = parsed.certificates();
     if key.is_none() {
-        cert::check_chain(&certificates, trust)?;
+        cert::check_chain(&certificates)?;
     }
 
     // 3. The Sigstore verifier, with no identity requirement: judgement is policy's job.

@@ -10,7 +10,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use custody::Limits;
 use custody::evidence::parse_bundle;
 use custody::trust::{StaticKey, TrustRoot};
-use custody::verify::{ArtifactInput, Check, Signer, TimeSource, VerifiedFacts, VerifyError, verify_bundle};
+use custody::verify::{
+    ArtifactInput, Check, Signer, TimeSource, VerifiedFacts, VerifyError, verify_bundle,
+};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -21,7 +23,8 @@ fn corpus(path: &str) -> std::path::PathBuf {
 }
 
 fn bundle(case: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(corpus(case).join("bundle.sigstore.json")).unwrap()).unwrap()
+    serde_json::from_slice(&std::fs::read(corpus(case).join("bundle.sigstore.json")).unwrap())
+        .unwrap()
 }
 
 fn artifact() -> Vec<u8> {
@@ -36,10 +39,23 @@ fn production() -> TrustRoot {
     TrustRoot::production().unwrap()
 }
 
-fn verify_with(b: &Value, artifact: &[u8], trust: &TrustRoot, key: Option<&StaticKey>, now: jiff::Timestamp) -> Result<VerifiedFacts, VerifyError> {
+fn verify_with(
+    b: &Value,
+    artifact: &[u8],
+    trust: &TrustRoot,
+    key: Option<&StaticKey>,
+    now: jiff::Timestamp,
+) -> Result<VerifiedFacts, VerifyError> {
     let bytes = serde_json::to_vec(b).unwrap();
     let parsed = parse_bundle(&bytes, &Limits::default())?;
-    verify_bundle(&parsed, ArtifactInput::Bytes(artifact), trust, key, now, &Limits::default())
+    verify_bundle(
+        &parsed,
+        ArtifactInput::Bytes(artifact),
+        trust,
+        key,
+        now,
+        &Limits::default(),
+    )
 }
 
 fn verify(b: &Value) -> Result<VerifiedFacts, VerifyError> {
@@ -61,7 +77,11 @@ fn edit_b64(v: &mut Value, f: impl FnOnce(&mut Vec<u8>)) {
 }
 
 fn managed_key() -> StaticKey {
-    StaticKey::from_pem(&std::fs::read(corpus("managed-key-happy-path/key.pub")).unwrap(), &Limits::default()).unwrap()
+    StaticKey::from_pem(
+        &std::fs::read(corpus("managed-key-happy-path/key.pub")).unwrap(),
+        &Limits::default(),
+    )
+    .unwrap()
 }
 
 // ---------------------------------------------------------------- positive baselines ----
@@ -69,24 +89,61 @@ fn managed_key() -> StaticKey {
 #[test]
 fn keyless_v03_verifies_with_facts() {
     let facts = verify(&bundle("happy-path-v0.3")).unwrap();
-    let Signer::Certificate(c) = facts.signer() else { panic!("keyless") };
-    assert_eq!(c.issuer.as_deref(), Some("https://token.actions.githubusercontent.com"));
-    assert_eq!(c.claims.runner_environment.as_deref(), Some("github-hosted"));
-    assert_eq!(c.claims.source_repository_ref.as_deref(), Some("refs/heads/main"));
-    assert_eq!(c.claims.source_repository_digest.as_deref(), Some("c7b3dfb335f051e1c86bda4c716fac97df62ad81"));
+    let Signer::Certificate(c) = facts.signer() else {
+        panic!("keyless")
+    };
+    assert_eq!(
+        c.issuer.as_deref(),
+        Some("https://token.actions.githubusercontent.com")
+    );
+    assert_eq!(
+        c.claims.runner_environment.as_deref(),
+        Some("github-hosted")
+    );
+    assert_eq!(
+        c.claims.source_repository_ref.as_deref(),
+        Some("refs/heads/main")
+    );
+    assert_eq!(
+        c.claims.source_repository_digest.as_deref(),
+        Some("c7b3dfb335f051e1c86bda4c716fac97df62ad81")
+    );
     assert_eq!(c.claims.build_trigger.as_deref(), Some("workflow_dispatch"));
     assert_eq!(c.subject_alternative_names.len(), 1);
     assert_eq!(facts.timestamps().len(), 1);
-    assert!(matches!(facts.timestamps()[0].source, TimeSource::TransparencyLog { log_index: 79571823, .. }));
+    assert!(matches!(
+        facts.timestamps()[0].source,
+        TimeSource::TransparencyLog {
+            log_index: 79571823,
+            ..
+        }
+    ));
     assert_eq!(facts.log_entries()[0].kind, "hashedrekord");
     assert!(facts.log_entries()[0].inclusion_proof && facts.log_entries()[0].inclusion_promise);
-    assert_eq!(facts.trust_root().content_hash, *production().content_hash());
+    assert_eq!(
+        facts.trust_root().content_hash,
+        *production().content_hash()
+    );
 }
 
 #[test]
 fn managed_key_verifies_and_names_the_key() {
-    let facts = verify_with(&bundle("managed-key-happy-path"), &artifact(), &production(), Some(&managed_key()), now()).unwrap();
-    let Signer::Key { key_digest, algorithm, .. } = facts.signer() else { panic!("key") };
+    let facts = verify_with(
+        &bundle("managed-key-happy-path"),
+        &artifact(),
+        &production(),
+        Some(&managed_key()),
+        now(),
+    )
+    .unwrap();
+    let Signer::Key {
+        key_digest,
+        algorithm,
+        ..
+    } = facts.signer()
+    else {
+        panic!("key")
+    };
     assert_eq!(*algorithm, "ecdsa-p256");
     assert_eq!(key_digest, managed_key().content_hash());
 }
@@ -94,19 +151,42 @@ fn managed_key_verifies_and_names_the_key() {
 #[test]
 fn dsse_bundle_yields_the_in_toto_statement() {
     let dir = corpus("intoto-with-custom-trust-root");
-    let trust = TrustRoot::from_json("custom", &std::fs::read(dir.join("trusted_root.json")).unwrap(), &Limits::default()).unwrap();
+    let trust = TrustRoot::from_json(
+        "custom",
+        &std::fs::read(dir.join("trusted_root.json")).unwrap(),
+        &Limits::default(),
+    )
+    .unwrap();
     let art = std::fs::read(dir.join("artifact")).unwrap_or_else(|_| artifact());
-    let facts = verify_with(&bundle("intoto-with-custom-trust-root"), &art, &trust, None, now()).unwrap();
+    let facts = verify_with(
+        &bundle("intoto-with-custom-trust-root"),
+        &art,
+        &trust,
+        None,
+        now(),
+    )
+    .unwrap();
     let s = facts.statement().expect("statement");
     assert!(!s.predicate_type.is_empty());
-    assert!(s.subjects.iter().any(|sub| sub.digest.get("sha256").map(String::as_str) == Some(facts.artifact_digest().hex())));
+    assert!(
+        s.subjects
+            .iter()
+            .any(|sub| sub.digest.get("sha256").map(String::as_str)
+                == Some(facts.artifact_digest().hex()))
+    );
 }
 
 // ---------------------------------------------------------------- one twin per check ----
 
 #[test]
 fn artifact_binding_a_different_artifact_is_rejected() {
-    let r = verify_with(&bundle("happy-path-v0.3"), b"not the artifact", &production(), None, now());
+    let r = verify_with(
+        &bundle("happy-path-v0.3"),
+        b"not the artifact",
+        &production(),
+        None,
+        now(),
+    );
     assert_eq!(check_of(r), Check::ArtifactBinding);
 }
 
@@ -120,36 +200,54 @@ fn signature_a_flipped_signature_bit_is_rejected() {
         s[last] ^= 1;
     });
     let c = check_of(verify(&b));
-    assert!(matches!(c, Check::Signature | Check::LogEntryMatch), "{c:?}");
+    assert!(
+        matches!(c, Check::Signature | Check::LogEntryMatch),
+        "{c:?}"
+    );
 }
 
 #[test]
 fn inclusion_promise_a_shifted_integrated_time_is_rejected() {
     let mut b = bundle("happy-path-v0.3");
-    let t: i64 = b["verificationMaterial"]["tlogEntries"][0]["integratedTime"].as_str().unwrap().parse().unwrap();
-    b["verificationMaterial"]["tlogEntries"][0]["integratedTime"] = Value::String((t + 1).to_string());
+    let t: i64 = b["verificationMaterial"]["tlogEntries"][0]["integratedTime"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    b["verificationMaterial"]["tlogEntries"][0]["integratedTime"] =
+        Value::String((t + 1).to_string());
     assert_eq!(check_of(verify(&b)), Check::InclusionPromise);
 }
 
 #[test]
 fn inclusion_promise_a_corrupted_set_is_rejected() {
     let mut b = bundle("happy-path-v0.3");
-    edit_b64(&mut b["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"]["signedEntryTimestamp"], |s| s[10] ^= 0x40);
+    edit_b64(
+        &mut b["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"]["signedEntryTimestamp"],
+        |s| s[10] ^= 0x40,
+    );
     assert_eq!(check_of(verify(&b)), Check::InclusionPromise);
 }
 
 #[test]
 fn transparency_log_key_an_unknown_log_id_is_rejected() {
     let mut b = bundle("happy-path-v0.3");
-    b["verificationMaterial"]["tlogEntries"][0]["logId"]["keyId"] = Value::String(B64.encode([7u8; 32]));
+    b["verificationMaterial"]["tlogEntries"][0]["logId"]["keyId"] =
+        Value::String(B64.encode([7u8; 32]));
     let c = check_of(verify(&b));
-    assert!(matches!(c, Check::TransparencyLogKey | Check::InclusionPromise), "{c:?}");
+    assert!(
+        matches!(c, Check::TransparencyLogKey | Check::InclusionPromise),
+        "{c:?}"
+    );
 }
 
 #[test]
 fn inclusion_proof_a_corrupted_path_hash_is_rejected() {
     let mut b = bundle("happy-path-v0.3");
-    edit_b64(&mut b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["hashes"][0], |h| h[0] ^= 1);
+    edit_b64(
+        &mut b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["hashes"][0],
+        |h| h[0] ^= 1,
+    );
     assert_eq!(check_of(verify(&b)), Check::InclusionProof);
 }
 
@@ -160,13 +258,20 @@ fn inclusion_proof_a_wrong_tree_size_is_rejected() {
     let size: u64 = p["treeSize"].as_str().unwrap().parse().unwrap();
     p["treeSize"] = Value::String((size * 2).to_string());
     let c = check_of(verify(&b));
-    assert!(matches!(c, Check::InclusionProof | Check::Checkpoint), "{c:?}");
+    assert!(
+        matches!(c, Check::InclusionProof | Check::Checkpoint),
+        "{c:?}"
+    );
 }
 
 #[test]
 fn checkpoint_a_corrupted_signature_is_rejected() {
     let mut b = bundle("happy-path-v0.3");
-    let env = b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["checkpoint"]["envelope"].as_str().unwrap().to_owned();
+    let env =
+        b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["checkpoint"]["envelope"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     // The signature line is "— <origin> <base64(keyhint || sig)>"; flip one character of it.
     let (head, sig_line) = env.trim_end().rsplit_once('\n').unwrap();
     let (prefix, sig) = sig_line.rsplit_once(' ').unwrap();
@@ -174,7 +279,8 @@ fn checkpoint_a_corrupted_signature_is_rejected() {
     let last = raw.len() - 1;
     raw[last] ^= 1;
     let edited = format!("{head}\n{prefix} {}\n", B64.encode(raw));
-    b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["checkpoint"]["envelope"] = Value::String(edited);
+    b["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["checkpoint"]["envelope"] =
+        Value::String(edited);
     assert_eq!(check_of(verify(&b)), Check::Checkpoint);
 }
 
@@ -183,10 +289,17 @@ fn log_entry_match_a_body_from_another_entry_is_rejected() {
     // The v0.1 happy path's body describes a different signature (same artifact).
     let mut b = bundle("happy-path-v0.3");
     b["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"] =
-        bundle("happy-path-v0.1")["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"].clone();
+        bundle("happy-path-v0.1")["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"]
+            .clone();
     let c = check_of(verify(&b));
     // Either the Merkle proof or the SET no longer covers the swapped body.
-    assert!(matches!(c, Check::InclusionProof | Check::InclusionPromise | Check::LogEntryMatch), "{c:?}");
+    assert!(
+        matches!(
+            c,
+            Check::InclusionProof | Check::InclusionPromise | Check::LogEntryMatch
+        ),
+        "{c:?}"
+    );
 }
 
 #[test]
@@ -196,13 +309,22 @@ fn certificate_chain_a_root_in_the_chain_is_rejected_but_an_intermediate_is_not(
     let (intermediate, root_ca) = (chain[0].clone(), chain[1].clone());
 
     let mut with_intermediate = bundle("happy-path-v0.1");
-    with_intermediate["verificationMaterial"]["x509CertificateChain"]["certificates"].as_array_mut().unwrap().push(intermediate.clone());
+    with_intermediate["verificationMaterial"]["x509CertificateChain"]["certificates"]
+        .as_array_mut()
+        .unwrap()
+        .push(intermediate.clone());
     verify(&with_intermediate).expect("leaf + intermediate is a valid chain");
 
     let mut with_root = with_intermediate.clone();
-    with_root["verificationMaterial"]["x509CertificateChain"]["certificates"].as_array_mut().unwrap().push(root_ca);
+    with_root["verificationMaterial"]["x509CertificateChain"]["certificates"]
+        .as_array_mut()
+        .unwrap()
+        .push(root_ca);
     let err = verify(&with_root).unwrap_err();
-    assert!(matches!(err, VerifyError::RootInChain { position: 2, .. }), "{err}");
+    assert!(
+        matches!(err, VerifyError::RootInChain { position: 2, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -210,22 +332,44 @@ fn certificate_chain_a_self_signed_leaf_is_rejected() {
     // The Fulcio root itself, presented as the signing certificate.
     let root: Value = serde_json::from_str(custody::trust::PRODUCTION_TRUSTED_ROOT).unwrap();
     let mut b = bundle("happy-path-v0.3");
-    b["verificationMaterial"]["certificate"] = root["certificateAuthorities"][1]["certChain"]["certificates"][1].clone();
-    assert!(matches!(verify(&b).unwrap_err(), VerifyError::RootInChain { position: 0, .. }));
+    b["verificationMaterial"]["certificate"] =
+        root["certificateAuthorities"][1]["certChain"]["certificates"][1].clone();
+    assert!(matches!(
+        verify(&b).unwrap_err(),
+        VerifyError::RootInChain { position: 0, .. }
+    ));
 }
 
 #[test]
 fn certificate_chain_trust_an_untrusted_ca_is_rejected() {
     // Verify the production bundle against the staging root: its Fulcio CA is not trusted there.
-    let r = verify_with(&bundle("happy-path-v0.3"), &artifact(), &TrustRoot::staging().unwrap(), None, now());
+    let r = verify_with(
+        &bundle("happy-path-v0.3"),
+        &artifact(),
+        &TrustRoot::staging().unwrap(),
+        None,
+        now(),
+    );
     let c = check_of(r);
-    assert!(matches!(c, Check::CertificateChainTrust | Check::TransparencyLogKey | Check::InclusionPromise | Check::Checkpoint), "{c:?}");
+    assert!(
+        matches!(
+            c,
+            Check::CertificateChainTrust
+                | Check::TransparencyLogKey
+                | Check::InclusionPromise
+                | Check::Checkpoint
+        ),
+        "{c:?}"
+    );
 }
 
 #[test]
 fn certificate_chain_a_truncated_certificate_is_rejected() {
     let mut b = bundle("happy-path-v0.3");
-    edit_b64(&mut b["verificationMaterial"]["certificate"]["rawBytes"], |c| c.truncate(c.len() / 2));
+    edit_b64(
+        &mut b["verificationMaterial"]["certificate"]["rawBytes"],
+        |c| c.truncate(c.len() / 2),
+    );
     let c = check_of(verify(&b));
     assert!(matches!(c, Check::CertificateChain), "{c:?}");
 }
@@ -233,33 +377,72 @@ fn certificate_chain_a_truncated_certificate_is_rejected() {
 #[test]
 fn integrated_time_later_than_the_verification_time_is_rejected() {
     let long_ago: jiff::Timestamp = "2020-01-01T00:00:00Z".parse().unwrap();
-    let err = verify_with(&bundle("happy-path-v0.3"), &artifact(), &production(), None, long_ago).unwrap_err();
-    assert!(matches!(err, VerifyError::TimeInFuture { check: Check::IntegratedTime, .. }), "{err}");
+    let err = verify_with(
+        &bundle("happy-path-v0.3"),
+        &artifact(),
+        &production(),
+        None,
+        long_ago,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VerifyError::TimeInFuture {
+                check: Check::IntegratedTime,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn verification_material_key_and_certificate_must_match_what_was_asked() {
     let err = verify(&bundle("managed-key-happy-path")).unwrap_err();
     assert!(matches!(err, VerifyError::KeyRequired { .. }));
-    let err = verify_with(&bundle("happy-path-v0.3"), &artifact(), &production(), Some(&managed_key()), now()).unwrap_err();
+    let err = verify_with(
+        &bundle("happy-path-v0.3"),
+        &artifact(),
+        &production(),
+        Some(&managed_key()),
+        now(),
+    )
+    .unwrap_err();
     assert!(matches!(err, VerifyError::CertificateInsteadOfKey));
 }
 
 #[test]
 fn signature_a_different_key_is_rejected() {
-    let other = StaticKey::from_pem(b"-----BEGIN PUBLIC KEY-----
+    let other = StaticKey::from_pem(
+        b"-----BEGIN PUBLIC KEY-----
 MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE2G2Y+2tabdTV5BcGiBIx0a9fAFwr
 kBbmLSGtks4L3qX6yYY0zufBnhC8Ur/iy55GhWP/9A/bY2LhC30M9+RYtw==
------END PUBLIC KEY-----", &Limits::default()).unwrap();
-    let c = check_of(verify_with(&bundle("managed-key-happy-path"), &artifact(), &production(), Some(&other), now()));
-    assert!(matches!(c, Check::Signature | Check::LogEntryMatch), "{c:?}");
+-----END PUBLIC KEY-----",
+        &Limits::default(),
+    )
+    .unwrap();
+    let c = check_of(verify_with(
+        &bundle("managed-key-happy-path"),
+        &artifact(),
+        &production(),
+        Some(&other),
+        now(),
+    ));
+    assert!(
+        matches!(c, Check::Signature | Check::LogEntryMatch),
+        "{c:?}"
+    );
 }
 
 #[test]
 fn verified_time_a_bundle_without_any_time_source_is_rejected() {
     let mut b = bundle("happy-path-v0.3");
     // Without the SET there is no verified time (v0.3 bundles rely on it or on a TSA).
-    b["verificationMaterial"]["tlogEntries"][0].as_object_mut().unwrap().remove("inclusionPromise");
+    b["verificationMaterial"]["tlogEntries"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("inclusionPromise");
     let c = check_of(verify(&b));
     assert!(matches!(c, Check::VerifiedTime), "{c:?}");
 }
@@ -284,7 +467,10 @@ fn tlog_entry_limit_n_passes_parsing_and_n_plus_one_is_rejected() {
         b["verificationMaterial"]["tlogEntries"] = Value::Array(vec![entry.clone(); n]);
         serde_json::to_vec(&b).unwrap()
     };
-    let limits = Limits { max_tlog_entries: 3, ..Limits::default() };
+    let limits = Limits {
+        max_tlog_entries: 3,
+        ..Limits::default()
+    };
     assert!(parse_bundle(&with(3), &limits).is_ok());
     let err = parse_bundle(&with(4), &limits).unwrap_err();
     assert!(err.to_string().contains("max_tlog_entries"), "{err}");
@@ -294,8 +480,24 @@ fn tlog_entry_limit_n_passes_parsing_and_n_plus_one_is_rejected() {
 fn bundle_size_limit_n_passes_and_n_plus_one_is_rejected() {
     let bytes = std::fs::read(corpus("happy-path-v0.3/bundle.sigstore.json")).unwrap();
     let n = bytes.len() as u64;
-    assert!(parse_bundle(&bytes, &Limits { max_bundle_bytes: n, ..Limits::default() }).is_ok());
-    let err = parse_bundle(&bytes, &Limits { max_bundle_bytes: n - 1, ..Limits::default() }).unwrap_err();
+    assert!(
+        parse_bundle(
+            &bytes,
+            &Limits {
+                max_bundle_bytes: n,
+                ..Limits::default()
+            }
+        )
+        .is_ok()
+    );
+    let err = parse_bundle(
+        &bytes,
+        &Limits {
+            max_bundle_bytes: n - 1,
+            ..Limits::default()
+        },
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("max_bundle_bytes"), "{err}");
 }
 
@@ -303,7 +505,8 @@ fn bundle_size_limit_n_passes_and_n_plus_one_is_rejected() {
 fn chain_length_limit_is_enforced() {
     let mut b = bundle("happy-path-v0.1");
     let leaf = b["verificationMaterial"]["x509CertificateChain"]["certificates"][0].clone();
-    b["verificationMaterial"]["x509CertificateChain"]["certificates"] = Value::Array(vec![leaf; 11]);
+    b["verificationMaterial"]["x509CertificateChain"]["certificates"] =
+        Value::Array(vec![leaf; 11]);
     let err = parse_bundle(&serde_json::to_vec(&b).unwrap(), &Limits::default()).unwrap_err();
     assert!(err.to_string().contains("max_chain_certificates"), "{err}");
 }
@@ -317,23 +520,47 @@ fn deep_json_is_rejected_before_serde_sees_it() {
 
 #[test]
 fn garbage_never_panics_and_never_verifies() {
-    for input in [&b""[..], b"null", b"[]", b"{}", b"{\"mediaType\":5}", b"\xff\xfe", b"{\"mediaType\":\"application/vnd.dev.sigstore.bundle.v0.3+json\"}"] {
+    for input in [
+        &b""[..],
+        b"null",
+        b"[]",
+        b"{}",
+        b"{\"mediaType\":5}",
+        b"\xff\xfe",
+        b"{\"mediaType\":\"application/vnd.dev.sigstore.bundle.v0.3+json\"}",
+    ] {
         assert!(parse_bundle(input, &Limits::default()).is_err());
     }
 }
 
 // ---------------------------------------------------------------- properties ----
 
-fn mutate_and_verify(case: &str, pointer: &str, index: prop::sample::Index, mask: u8) -> Result<VerifiedFacts, VerifyError> {
+fn mutate_and_verify(
+    case: &str,
+    pointer: &str,
+    index: prop::sample::Index,
+    mask: u8,
+) -> Result<VerifiedFacts, VerifyError> {
     let mut b = bundle(case);
-    let key = if case.starts_with("managed-key") { Some(managed_key()) } else { None };
+    let key = if case.starts_with("managed-key") {
+        Some(managed_key())
+    } else {
+        None
+    };
     edit_b64(b.pointer_mut(pointer).unwrap(), |bytes| {
         let i = index.index(bytes.len());
         bytes[i] ^= mask;
     });
     let bytes = serde_json::to_vec(&b).unwrap();
     let parsed = parse_bundle(&bytes, &Limits::default())?;
-    verify_bundle(&parsed, ArtifactInput::Bytes(&artifact()), &production(), key.as_ref(), now(), &Limits::default())
+    verify_bundle(
+        &parsed,
+        ArtifactInput::Bytes(&artifact()),
+        &production(),
+        key.as_ref(),
+        now(),
+        &Limits::default(),
+    )
 }
 
 proptest! {

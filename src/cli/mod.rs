@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Verify a Sigstore bundle against an artifact (sigstore-conformance protocol).
-    VerifyBundle(verify_bundle::Args),
+    VerifyBundle(Box<verify_bundle::Args>),
     /// Show what a trust root trusts, with validity windows and its content hash.
     TrustRoot(trust_root::Args),
 }
@@ -57,7 +57,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     let code = match cli.command {
-        Command::VerifyBundle(args) => verify_bundle::run(args),
+        Command::VerifyBundle(args) => verify_bundle::run(*args),
         Command::TrustRoot(args) => trust_root::run(args),
     };
     ExitCode::from(code)

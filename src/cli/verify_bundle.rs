@@ -133,15 +133,14 @@ enum Artifact {
 }
 
 fn load_artifact(arg: &str, limits: &Limits) -> Result<Artifact, String> {
-    if let Some((algorithm, _)) = arg.split_once(':') {
-        if matches!(algorithm, "sha256" | "sha384" | "sha512")
-            && !std::path::Path::new(arg).exists()
-        {
-            return arg
-                .parse::<Digest>()
-                .map(Artifact::Digest)
-                .map_err(|e| e.to_string());
-        }
+    if let Some((algorithm, _)) = arg.split_once(':')
+        && matches!(algorithm, "sha256" | "sha384" | "sha512")
+        && !std::path::Path::new(arg).exists()
+    {
+        return arg
+            .parse::<Digest>()
+            .map(Artifact::Digest)
+            .map_err(|e| e.to_string());
     }
     let path = std::path::Path::new(arg);
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read artifact {arg}: {e}"))?;

@@ -193,14 +193,14 @@ impl IdentityPolicy {
     fn check_certificate(&self, cert: &CertificateIdentity, out: &mut Vec<Mismatch>) {
         let c = &cert.claims;
         let mut matcher = |field: &'static str, m: &Option<Matcher>, found: Option<&str>| {
-            if let Some(m) = m {
-                if !found.is_some_and(|f| m.matches(f)) {
-                    out.push(Mismatch {
-                        field,
-                        expected: m.describe(),
-                        found: found.map(str::to_owned),
-                    });
-                }
+            if let Some(m) = m
+                && !found.is_some_and(|f| m.matches(f))
+            {
+                out.push(Mismatch {
+                    field,
+                    expected: m.describe(),
+                    found: found.map(str::to_owned),
+                });
             }
         };
         // The identity matcher accepts any of the certificate's SANs only through the primary
@@ -264,14 +264,14 @@ impl IdentityPolicy {
             ),
         ];
         for (field, expected, found) in exact {
-            if let Some(expected) = expected {
-                if found != Some(expected.as_str()) {
-                    out.push(Mismatch {
-                        field,
-                        expected: expected.clone(),
-                        found: found.map(str::to_owned),
-                    });
-                }
+            if let Some(expected) = expected
+                && found != Some(expected.as_str())
+            {
+                out.push(Mismatch {
+                    field,
+                    expected: expected.clone(),
+                    found: found.map(str::to_owned),
+                });
             }
         }
         if let Some(wanted) = &self.signer_workflow {

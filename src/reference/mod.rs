@@ -40,7 +40,7 @@ impl DigestAlgorithm {
     }
 
     /// Length of the digest value in bytes.
-    pub fn len(self) -> usize {
+    pub fn byte_len(self) -> usize {
         match self {
             Self::Sha256 => 32,
             Self::Sha384 => 48,
@@ -87,10 +87,10 @@ impl Digest {
     /// # Errors
     /// [`DigestError::BadValue`] when `bytes` is not the algorithm's length.
     pub fn from_bytes(algorithm: DigestAlgorithm, bytes: &[u8]) -> Result<Self, DigestError> {
-        if bytes.len() != algorithm.len() {
+        if bytes.len() != algorithm.byte_len() {
             return Err(DigestError::BadValue {
                 algorithm: algorithm.name(),
-                expected: algorithm.len() * 2,
+                expected: algorithm.byte_len() * 2,
                 found: hex::encode(bytes),
             });
         }
@@ -144,7 +144,7 @@ impl FromStr for Digest {
                 });
             }
         };
-        let expected = algorithm.len() * 2;
+        let expected = algorithm.byte_len() * 2;
         let well_formed = value.len() == expected
             && value
                 .bytes()

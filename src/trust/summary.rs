@@ -7,6 +7,7 @@ use crate::reference::Digest;
 
 /// What a [`TrustRoot`] trusts, each item with its validity window.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TrustRootSummary {
     /// How verdicts refer to the root.
     pub name: String,
@@ -24,6 +25,7 @@ pub struct TrustRootSummary {
 
 /// A certificate authority (Fulcio or TSA).
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AuthoritySummary {
     /// Subject common name and organisation, as declared in the root.
     pub subject: String,
@@ -37,6 +39,7 @@ pub struct AuthoritySummary {
 
 /// A log (Rekor or CT).
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LogSummary {
     /// Base URL.
     pub base_url: String,
@@ -50,6 +53,7 @@ pub struct LogSummary {
 
 /// A validity window; `end: None` means open-ended.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Window {
     /// Start (inclusive), RFC 3339.
     pub start: String,

@@ -94,7 +94,7 @@ pub struct TrustRootRef {
 )]
 pub enum Signer {
     /// Keyless: a short-lived certificate chained to a trusted Fulcio CA.
-    Certificate(CertificateIdentity),
+    Certificate(Box<CertificateIdentity>),
     /// Managed key: the signature verified with this key.
     Key {
         /// SHA-256 of the key's DER SubjectPublicKeyInfo.

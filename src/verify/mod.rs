@@ -215,7 +215,7 @@ pub fn verify_bundle(
                 .identity()
                 .map(|s| s.as_str().to_owned())
                 .or_else(|| sans.first().map(|s| s.value.clone()));
-            facts::Signer::Certificate(facts::CertificateIdentity {
+            facts::Signer::Certificate(Box::new(facts::CertificateIdentity {
                 identity,
                 subject_alternative_names: sans,
                 issuer: result.issuer().map(str::to_owned),
@@ -223,7 +223,7 @@ pub fn verify_bundle(
                 not_after: info.not_after.to_string(),
                 certificate_digest: Digest::sha256_of(leaf),
                 claims: facts::FulcioClaims::from_sigstore(&info.ci_claims),
-            })
+            }))
         }
     };
 

@@ -215,9 +215,7 @@ fn every_conformance_case_gives_the_right_answer_for_the_right_reason() {
         let (code, json, stderr) = run_case(&corpus().join(name));
         let ok = match expect {
             Verified => {
-                code == 0
-                    && json["verified"] == true
-                    && json["facts"]["artifactDigest"].is_null() == false
+                code == 0 && json["verified"] == true && !json["facts"]["artifactDigest"].is_null()
             }
             Rejected(check) => {
                 code == 1
@@ -308,4 +306,302 @@ fn digest_artifact_form_verifies_like_the_file() {
     assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["failure"]["check"], "artifact-binding");
+}
+
+// ------------------------------------------------------------ identity policy flags ----
+
+fn verify_v03(extra: &[&str]) -> (i32, serde_json::Value, String) {
+    let dir = corpus().join("happy-path-v0.3");
+    let out = Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(["verify-bundle", "--output", "json", "--bundle"])
+        .arg(dir.join("bundle.sigstore.json"))
+        .args(extra)
+        .arg(corpus().join("a.txt"))
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        json,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const BASE: [&str; 4] = [
+    "--certificate-identity",
+    IDENTITY,
+    "--certificate-oidc-issuer",
+    ISSUER,
+];
+
+#[test]
+fn each_claim_flag_accepts_the_true_value_and_rejects_a_false_one_naming_both() {
+    // (flag, value the certificate carries, a value it does not)
+    let flags: &[(&str, &str, &str)] = &[
+        (
+            "--certificate-github-workflow-repository",
+            "sigstore-conformance/extremely-dangerous-public-oidc-beacon",
+            "sigstore-conformance/other",
+        ),
+        (
+            "--certificate-github-workflow-ref",
+            "refs/heads/main",
+            "refs/heads/dev",
+        ),
+        (
+            "--certificate-github-workflow-sha",
+            "c7b3dfb335f051e1c86bda4c716fac97df62ad81",
+            "0000000000000000000000000000000000000000",
+        ),
+        (
+            "--certificate-github-workflow-trigger",
+            "workflow_dispatch",
+            "push",
+        ),
+        (
+            "--certificate-github-workflow-name",
+            "Extremely dangerous OIDC beacon",
+            "Release",
+        ),
+        ("--source-ref", "refs/heads/main", "refs/tags/v1"),
+        (
+            "--source-digest",
+            "c7b3dfb335f051e1c86bda4c716fac97df62ad81",
+            "c7b3dfb335f051e1c86bda4c716fac97df62ad82",
+        ),
+        (
+            "--signer-workflow",
+            "sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml",
+            "sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/release.yml",
+        ),
+    ];
+    for (flag, good, bad) in flags {
+        let mut args = BASE.to_vec();
+        args.extend([*flag, *good]);
+        let (code, _, stderr) = verify_v03(&args);
+        assert_eq!(code, 0, "{flag} {good}: {stderr}");
+
+        let mut args = BASE.to_vec();
+        args.extend([*flag, *bad]);
+        let (code, json, _) = verify_v03(&args);
+        assert_eq!(code, 1, "{flag} {bad} should reject");
+        let m = &json["failure"]["mismatches"][0];
+        assert_eq!(m["field"], flag.trim_start_matches("--"), "{flag}");
+        assert!(
+            m["expected"]
+                .as_str()
+                .unwrap()
+                .contains(bad.rsplit('/').next().unwrap()),
+            "{flag}: {m}"
+        );
+        assert!(
+            m["found"].is_string(),
+            "{flag}: found value must be reported"
+        );
+    }
+}
+
+#[test]
+fn deny_self_hosted_runners_passes_a_github_hosted_signature() {
+    let mut args = BASE.to_vec();
+    args.push("--deny-self-hosted-runners");
+    assert_eq!(verify_v03(&args).0, 0);
+    // Its negative twin needs a self-hosted certificate: the managed-key bundle has no
+    // certificate at all, and policy checks on it are covered in tests/verify.rs.
+}
+
+#[test]
+fn regexps_are_anchored() {
+    // A prefix of the identity is not a match…
+    let (code, json, _) = verify_v03(&[
+        "--certificate-identity-regexp",
+        "https://github.com/sigstore-conformance",
+        "--certificate-oidc-issuer",
+        ISSUER,
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        json["failure"]["mismatches"][0]["field"],
+        "certificate-identity"
+    );
+    // …nor is a suffix of the issuer…
+    let (code, _, _) = verify_v03(&[
+        "--certificate-identity",
+        IDENTITY,
+        "--certificate-oidc-issuer-regexp",
+        "githubusercontent.com",
+    ]);
+    assert_eq!(code, 1);
+    // …but a whole-value pattern is.
+    let (code, _, stderr) = verify_v03(&[
+        "--certificate-identity-regexp",
+        r"https://github\.com/sigstore-conformance/.*@refs/heads/main",
+        "--certificate-oidc-issuer-regexp",
+        r"https://token\.actions\.githubusercontent\.com",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn all_mismatches_are_reported_not_only_the_first() {
+    let (code, json, _) = verify_v03(&[
+        "--certificate-identity",
+        "x",
+        "--certificate-oidc-issuer",
+        "y",
+        "--source-ref",
+        "refs/heads/z",
+        "--certificate-github-workflow-trigger",
+        "push",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(json["failure"]["mismatches"].as_array().unwrap().len(), 4);
+}
+
+// ------------------------------------------------------------ usage and input errors ----
+
+fn custody(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn input_errors_exit_2_with_a_reason() {
+    let bundle = corpus().join("happy-path-v0.3/bundle.sigstore.json");
+    let bundle = bundle.to_str().unwrap();
+    let a = corpus().join("a.txt");
+    let a = a.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["verify-bundle", "--bundle", bundle, a],
+            "needs a certificate identity",
+        ),
+        (
+            &[
+                "verify-bundle",
+                "--bundle",
+                bundle,
+                "--certificate-identity",
+                IDENTITY,
+                a,
+            ],
+            "needs an OIDC issuer",
+        ),
+        (
+            &[
+                "verify-bundle",
+                "--bundle",
+                "/nonexistent.json",
+                "--certificate-identity",
+                "x",
+                "--certificate-oidc-issuer",
+                "y",
+                a,
+            ],
+            "cannot read bundle",
+        ),
+        (
+            &[
+                "verify-bundle",
+                "--bundle",
+                bundle,
+                "--certificate-identity",
+                "x",
+                "--certificate-oidc-issuer",
+                "y",
+                "/nonexistent",
+            ],
+            "cannot read artifact",
+        ),
+        (
+            &[
+                "verify-bundle",
+                "--bundle",
+                bundle,
+                "--certificate-identity",
+                "x",
+                "--certificate-oidc-issuer",
+                "y",
+                "sha256:abc",
+            ],
+            "64 lower-case hex",
+        ),
+        (
+            &[
+                "verify-bundle",
+                "--bundle",
+                bundle,
+                "--certificate-identity-regexp",
+                "(",
+                "--certificate-oidc-issuer",
+                "y",
+                a,
+            ],
+            "not a valid regular expression",
+        ),
+        (
+            &[
+                "verify-bundle",
+                "--bundle",
+                bundle,
+                "--certificate-identity",
+                "x",
+                "--certificate-oidc-issuer",
+                "y",
+                "--trusted-root",
+                bundle,
+                a,
+            ],
+            "not a valid Sigstore trusted_root.json",
+        ),
+        (
+            &["verify-bundle", "--bundle", bundle, "--key", a, a],
+            "not valid PEM",
+        ),
+        (
+            &[
+                "verify-bundle",
+                "--bundle",
+                bundle,
+                "--key",
+                a,
+                "--certificate-identity",
+                "x",
+                a,
+            ],
+            "cannot be used with",
+        ),
+        (
+            &["verify-bundle", "--bundle", bundle, "--no-such-flag", a],
+            "unexpected argument",
+        ),
+    ];
+    for (args, reason) in cases {
+        let (code, _, stderr) = custody(args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(reason),
+            "{args:?}: expected {reason:?} in {stderr}"
+        );
+    }
+}
+
+#[test]
+fn trust_root_command_shows_the_embedded_roots_with_hashes() {
+    let (code, out, _) = custody(&["trust-root", "--output", "json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["name"], "sigstore-production");
+    assert!(json["contentHash"].as_str().unwrap().starts_with("sha256:"));
+    assert!(!json["transparencyLogs"].as_array().unwrap().is_empty());
+    let (code, staging, _) = custody(&["trust-root", "--staging"]);
+    assert_eq!(code, 0);
+    assert!(staging.contains("sigstore-staging"));
 }

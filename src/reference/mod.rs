@@ -1,13 +1,17 @@
-//! Digests (and, from the registry issue on, image references and the GitOps reference rules).
+//! Digests and image references (and, from the policy issue on, the GitOps reference rules).
 //!
 //! Parse, don't validate: a [`Digest`] is checked once at construction (algorithm known, hex of
 //! the right length, lower case) and trusted everywhere after.
+
+mod image;
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 use thiserror::Error;
+
+pub use image::{DOCKER_HUB, ImageRef, MAX_REFERENCE_LEN, ReferenceError};
 
 /// A content digest such as `sha256:9f86d0…`: a known algorithm and its lower-case hex value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

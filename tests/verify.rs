@@ -341,6 +341,33 @@ fn certificate_chain_a_self_signed_leaf_is_rejected() {
 }
 
 #[test]
+fn certificate_chain_an_unknown_critical_extension_is_rejected_and_named() {
+    use der::{Decode, Encode};
+    let mut b = bundle("happy-path-v0.3");
+    edit_b64(
+        &mut b["verificationMaterial"]["certificate"]["rawBytes"],
+        |der| {
+            let mut cert = x509_cert::Certificate::from_der(der).unwrap();
+            let exts = cert.tbs_certificate.extensions.as_mut().unwrap();
+            // Fulcio's OIDC issuer extension, normally non-critical.
+            let ext = exts
+                .iter_mut()
+                .find(|e| e.extn_id.to_string() == "1.3.6.1.4.1.57264.1.8")
+                .unwrap();
+            ext.critical = true;
+            *der = cert.to_der().unwrap();
+        },
+    );
+    let err = verify(&b).unwrap_err();
+    assert!(
+        matches!(&err, VerifyError::UnknownCriticalExtension { position: 0, oid } if oid == "1.3.6.1.4.1.57264.1.8"),
+        "{err}"
+    );
+    // Twin: the unmodified certificate (whose critical extensions are all known) verifies.
+    verify(&bundle("happy-path-v0.3")).unwrap();
+}
+
+#[test]
 fn certificate_chain_trust_an_untrusted_ca_is_rejected() {
     // Verify the production bundle against the staging root: its Fulcio CA is not trusted there.
     let r = verify_with(

@@ -14,7 +14,24 @@ use x509_cert::ext::pkix::name::GeneralName;
 use super::error::VerifyError;
 use super::facts::{San, SanKind};
 
-/// Rejects an empty chain, unparseable certificates, and root certificates in the chain.
+/// Extensions a certificate may mark critical (RFC 5280 §4.2.1). A critical extension outside
+/// this list must make the certificate unusable (RFC 5280 §4.2); webpki agrees, but checking it
+/// here names the OID in the rejection.
+const KNOWN_CRITICAL_EXTENSIONS: &[&str] = &[
+    "2.5.29.14", // subjectKeyIdentifier
+    "2.5.29.15", // keyUsage
+    "2.5.29.17", // subjectAltName
+    "2.5.29.19", // basicConstraints
+    "2.5.29.30", // nameConstraints
+    "2.5.29.32", // certificatePolicies
+    "2.5.29.35", // authorityKeyIdentifier
+    "2.5.29.36", // policyConstraints
+    "2.5.29.37", // extKeyUsage
+    "2.5.29.54", // inhibitAnyPolicy
+];
+
+/// Rejects an empty chain, unparseable certificates, unknown critical extensions, and root
+/// certificates in the chain.
 pub(super) fn check_chain(certificates: &[&[u8]]) -> Result<(), VerifyError> {
     if certificates.is_empty() {
         return Err(VerifyError::EmptyChain);
@@ -25,6 +42,14 @@ pub(super) fn check_chain(certificates: &[&[u8]]) -> Result<(), VerifyError> {
             detail: e.to_string(),
         })?;
         let tbs = &cert.tbs_certificate;
+        if let Some(ext) = tbs.extensions.iter().flatten().find(|e| {
+            e.critical && !KNOWN_CRITICAL_EXTENSIONS.contains(&e.extn_id.to_string().as_str())
+        }) {
+            return Err(VerifyError::UnknownCriticalExtension {
+                position,
+                oid: ext.extn_id.to_string(),
+            });
+        }
         // A root is self-issued. (An intermediate that the trust root also lists is fine: bundles
         // v0.1/v0.2 may carry leaf + intermediates.)
         if tbs.subject == tbs.issuer {

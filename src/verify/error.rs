@@ -138,6 +138,16 @@ pub enum VerifyError {
         /// The certificate's subject.
         subject: String,
     },
+    /// A certificate carries a critical extension custody does not know.
+    #[error(
+        "certificate-chain: certificate {position} of the bundle's chain has an unknown critical extension {oid}"
+    )]
+    UnknownCriticalExtension {
+        /// Position in the chain (0 = leaf).
+        position: usize,
+        /// The extension's OID.
+        oid: String,
+    },
     /// A certificate in the chain does not parse.
     #[error(
         "certificate-chain: certificate {position} of the bundle's chain does not parse: {detail}"
@@ -177,6 +187,7 @@ impl VerifyError {
                 Check::VerificationMaterial
             }
             VerifyError::EmptyChain
+            | VerifyError::UnknownCriticalExtension { .. }
             | VerifyError::RootInChain { .. }
             | VerifyError::BadCertificate { .. } => Check::CertificateChain,
             VerifyError::TimeInFuture { check, .. } | VerifyError::Failed { check, .. } => *check,

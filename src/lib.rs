@@ -24,10 +24,12 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod engine;
 pub mod evidence;
 pub mod limits;
 pub mod policy;
 pub mod reference;
+pub mod registry;
 pub mod trust;
 pub mod verdict;
 pub mod verify;

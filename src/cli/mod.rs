@@ -3,8 +3,11 @@
 //! This is the only module that touches the file system, the clock, stdout and stderr.
 //! Exit status: 0 verified, 1 rejected (a judgement), 2 usage or input error (could not decide).
 
+mod identity;
+mod registry_args;
 mod trust_root;
 mod verify_bundle;
+mod verify_image;
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -32,6 +35,11 @@ struct Cli {
 enum Command {
     /// Verify a Sigstore bundle against an artifact (sigstore-conformance protocol).
     VerifyBundle(Box<verify_bundle::Args>),
+    /// Verify an image digest against the signatures and attestations attached to it in its
+    /// registry.
+    Verify(Box<verify_image::VerifyArgs>),
+    /// List every piece of evidence attached to an image digest, without judging it.
+    Evidence(verify_image::EvidenceArgs),
     /// Show what a trust root trusts, with validity windows and its content hash.
     TrustRoot(trust_root::Args),
 }
@@ -58,6 +66,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     let code = match cli.command {
         Command::VerifyBundle(args) => verify_bundle::run(*args),
+        Command::Verify(args) => verify_image::run_verify(*args),
+        Command::Evidence(args) => verify_image::run_evidence(args),
         Command::TrustRoot(args) => trust_root::run(args),
     };
     ExitCode::from(code)

@@ -9,12 +9,11 @@
 use std::io::Read;
 use std::path::PathBuf;
 
+use super::identity::IdentityArgs;
 use super::{EXIT_ERROR, EXIT_OK, EXIT_REJECTED, Output, err, now, out, read_bounded};
 use crate::evidence::parse_bundle;
 use crate::limits::Limits;
-use crate::policy::{IdentityPolicy, Matcher};
 use crate::reference::Digest;
-use crate::trust::StaticKey;
 use crate::verdict::BundleOutcome;
 use crate::verify::{ArtifactInput, verify_bundle};
 
@@ -32,98 +31,11 @@ pub(super) struct Args {
     /// A trusted_root.json to verify against instead of the embedded production root.
     #[arg(long, value_name = "FILE")]
     trusted_root: Option<PathBuf>,
-    /// A PEM public key: verify a managed-key bundle with it instead of a certificate identity.
-    #[arg(long, value_name = "KEY.pem", conflicts_with_all = ["certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer", "certificate_oidc_issuer_regexp"])]
-    key: Option<PathBuf>,
-    /// Exact certificate identity (SAN) required.
-    #[arg(
-        long,
-        value_name = "ID",
-        conflicts_with = "certificate_identity_regexp"
-    )]
-    certificate_identity: Option<String>,
-    /// Certificate identity as a regular expression (anchored: must match the whole SAN).
-    #[arg(long, value_name = "RE")]
-    certificate_identity_regexp: Option<String>,
-    /// Exact OIDC issuer required.
-    #[arg(
-        long,
-        value_name = "URL",
-        conflicts_with = "certificate_oidc_issuer_regexp"
-    )]
-    certificate_oidc_issuer: Option<String>,
-    /// OIDC issuer as a regular expression (anchored).
-    #[arg(long, value_name = "RE")]
-    certificate_oidc_issuer_regexp: Option<String>,
-    /// GitHub workflow repository (owner/repo) required.
-    #[arg(long, value_name = "OWNER/REPO")]
-    certificate_github_workflow_repository: Option<String>,
-    /// GitHub workflow ref required (e.g. refs/heads/main).
-    #[arg(long, value_name = "REF")]
-    certificate_github_workflow_ref: Option<String>,
-    /// GitHub workflow commit SHA required.
-    #[arg(long, value_name = "SHA")]
-    certificate_github_workflow_sha: Option<String>,
-    /// GitHub workflow trigger required (e.g. push, release).
-    #[arg(long, value_name = "EVENT")]
-    certificate_github_workflow_trigger: Option<String>,
-    /// GitHub workflow name required.
-    #[arg(long, value_name = "NAME")]
-    certificate_github_workflow_name: Option<String>,
-    /// Source repository ref required (Fulcio claim 1.3.6.1.4.1.57264.1.14).
-    #[arg(long, value_name = "REF")]
-    source_ref: Option<String>,
-    /// Source repository digest (commit) required (claim .1.13).
-    #[arg(long, value_name = "SHA")]
-    source_digest: Option<String>,
-    /// Signer workflow required: [host/]owner/repo/path/to/workflow.yml (claim .1.9 without @ref).
-    #[arg(long, value_name = "WORKFLOW")]
-    signer_workflow: Option<String>,
-    /// Reject signatures made on self-hosted runners (claim .1.11 must be github-hosted).
-    #[arg(long)]
-    deny_self_hosted_runners: bool,
+    #[command(flatten)]
+    identity: IdentityArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     output: Output,
-}
-
-impl Args {
-    fn identity_policy(&self) -> Result<IdentityPolicy, String> {
-        let identity = match (
-            &self.certificate_identity,
-            &self.certificate_identity_regexp,
-        ) {
-            (Some(id), _) => Some(Matcher::Exact(id.clone())),
-            (None, Some(re)) => Some(
-                Matcher::regex("--certificate-identity-regexp", re).map_err(|e| e.to_string())?,
-            ),
-            (None, None) => None,
-        };
-        let issuer = match (
-            &self.certificate_oidc_issuer,
-            &self.certificate_oidc_issuer_regexp,
-        ) {
-            (Some(i), _) => Some(Matcher::Exact(i.clone())),
-            (None, Some(re)) => Some(
-                Matcher::regex("--certificate-oidc-issuer-regexp", re)
-                    .map_err(|e| e.to_string())?,
-            ),
-            (None, None) => None,
-        };
-        Ok(IdentityPolicy {
-            identity,
-            issuer,
-            github_workflow_repository: self.certificate_github_workflow_repository.clone(),
-            github_workflow_ref: self.certificate_github_workflow_ref.clone(),
-            github_workflow_sha: self.certificate_github_workflow_sha.clone(),
-            github_workflow_trigger: self.certificate_github_workflow_trigger.clone(),
-            github_workflow_name: self.certificate_github_workflow_name.clone(),
-            source_ref: self.source_ref.clone(),
-            source_digest: self.source_digest.clone(),
-            signer_workflow: self.signer_workflow.clone(),
-            deny_self_hosted_runners: self.deny_self_hosted_runners,
-        })
-    }
 }
 
 /// The artifact as the core takes it: bytes when small enough, else a streamed digest.
@@ -183,28 +95,9 @@ pub(super) fn run(args: Args) -> u8 {
     };
 
     // Inputs the user controls: any problem here means "could not decide" (exit 2).
-    let policy = match args.identity_policy() {
-        Ok(p) => p,
+    let (policy, key) = match args.identity.load(&limits) {
+        Ok(v) => v,
         Err(e) => return input_error(e),
-    };
-    let key = match &args.key {
-        Some(path) => {
-            let pem = match read_bounded(path, limits.max_key_bytes, "public key", "max_key_bytes")
-            {
-                Ok(p) => p,
-                Err(e) => return input_error(e),
-            };
-            match StaticKey::from_pem(&pem, &limits) {
-                Ok(k) => Some(k),
-                Err(e) => return input_error(format!("{}: {e}", path.display())),
-            }
-        }
-        None => {
-            if let Err(e) = policy.require_complete() {
-                return input_error(e.to_string());
-            }
-            None
-        }
     };
     let trust = match super::trust_root::load(args.staging, args.trusted_root.as_ref(), &limits) {
         Ok(t) => t,

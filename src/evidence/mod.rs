@@ -5,7 +5,9 @@
 //! limit, the maximum and the value found.
 
 mod bundle;
+pub mod cosign;
 mod json;
+pub mod oci;
 mod statement;
 
 use thiserror::Error;

@@ -3,10 +3,17 @@
 //! Rendering is separate from evaluation: these functions take finished outcomes and return
 //! strings; they never print and never decide anything.
 
+mod image;
+
 use serde::Serialize;
 
 use crate::policy::Mismatch;
 use crate::verify::{Signer, VerifiedFacts, VerifyError};
+
+pub use image::{
+    EvidenceCheck, EvidenceRef, IMAGE_VERIFICATION_MEDIA_TYPE, ImageVerification, Outcome,
+    PlatformVerification,
+};
 
 /// Media type of the JSON rendering of a [`BundleOutcome`].
 pub const BUNDLE_OUTCOME_MEDIA_TYPE: &str = "application/vnd.custody.bundle-verification.v1+json";

@@ -49,6 +49,10 @@ pub enum Check {
     Statement,
     /// The trust root could be used for this verification.
     TrustRoot,
+    /// A cosign signature's payload names the image digest being verified.
+    ImageDigest,
+    /// A cosign signature's payload names the repository being verified.
+    ImageReference,
 }
 
 impl Check {
@@ -71,6 +75,8 @@ impl Check {
         Check::ArtifactBinding,
         Check::LogEntryMatch,
         Check::Statement,
+        Check::ImageDigest,
+        Check::ImageReference,
         Check::TrustRoot,
     ];
 
@@ -95,6 +101,8 @@ impl Check {
             Check::ArtifactBinding => "artifact-binding",
             Check::Statement => "statement",
             Check::TrustRoot => "trust-root",
+            Check::ImageDigest => "image-digest",
+            Check::ImageReference => "image-reference",
         }
     }
 }

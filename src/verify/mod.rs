@@ -20,6 +20,7 @@
 //! It does not judge *who* signed: that is [`crate::policy`]'s job, on the facts.
 
 mod cert;
+pub mod cosign;
 mod error;
 mod facts;
 

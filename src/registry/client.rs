@@ -1,0 +1,788 @@
+//! A small OCI distribution client with bounds on everything a registry controls.
+//!
+//! Why not `oci-client`: it reads manifest and referrers bodies whole (`res.bytes()`), so a
+//! hostile or broken registry can make custody allocate without limit; it has no total-request
+//! timeout, no retry policy and no request accounting. Those are the properties an admission
+//! verifier needs most, and they sit in the few hundred lines below (docs/decisions.md §9).
+//!
+//! Guarantees: every body is read with a size cap (manifests, blobs, tokens); every request runs
+//! under `min(request_timeout, time left to the deadline)`; retries happen only for transient
+//! failures (429, 5xx, connection errors, timeouts), at most `max_retries` times, waiting
+//! `Retry-After` (capped) or an exponential backoff, never past the deadline; content fetched
+//! by digest is hashed and compared; a manifest fetched by tag is compared with the registry's
+//! `Docker-Content-Digest`; plain HTTP only for registries listed as insecure, and a redirect
+//! never downgrades HTTPS to HTTP.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::RegistryError;
+use super::auth::{Challenge, Credentials, Resolved, parse_challenge};
+use crate::evidence::oci::{MANIFEST_MEDIA_TYPES, digest_of};
+use crate::reference::{Digest, ImageRef};
+
+/// Registry client settings. `Default` is what the CLI uses.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Registries (`host[:port]`) reached over plain HTTP. Everything else is HTTPS.
+    pub insecure_registries: Vec<String>,
+    /// If set, only these registries may be contacted (the service's allow-list).
+    pub allowed_registries: Option<Vec<String>>,
+    /// Extra CA certificates (PEM) trusted for registry TLS, besides the system roots.
+    pub ca_certificates_pem: Option<Vec<u8>>,
+    /// How to authenticate.
+    pub credentials: Credentials,
+    /// Timeout of one HTTP request, body included (default 10 s).
+    pub request_timeout: Duration,
+    /// Connection timeout (default 5 s).
+    pub connect_timeout: Duration,
+    /// Retries after a transient failure (default 2, so at most 3 attempts).
+    pub max_retries: u32,
+    /// Longest wait between attempts, whatever `Retry-After` says (default 2 s).
+    pub max_retry_wait: Duration,
+    /// Concurrent requests per client (default 8).
+    pub max_concurrency: usize,
+    /// Largest manifest or referrers index (default 4 MiB; the distribution spec suggests 4 MiB).
+    pub max_manifest_bytes: u64,
+    /// Largest evidence blob: payload, envelope, bundle, SBOM (default 16 MiB).
+    pub max_blob_bytes: u64,
+    /// Largest token response (default 64 KiB).
+    pub max_token_bytes: u64,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            insecure_registries: Vec::new(),
+            allowed_registries: None,
+            ca_certificates_pem: None,
+            credentials: Credentials::Anonymous,
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            max_retries: 2,
+            max_retry_wait: Duration::from_secs(2),
+            max_concurrency: 8,
+            max_manifest_bytes: 4 << 20,
+            max_blob_bytes: 16 << 20,
+            max_token_bytes: 64 << 10,
+        }
+    }
+}
+
+/// When an operation must be finished.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Instant,
+    total: Duration,
+}
+
+impl Deadline {
+    /// A deadline `total` from now.
+    pub fn after(total: Duration) -> Self {
+        Self {
+            at: Instant::now() + total,
+            total,
+        }
+    }
+
+    /// Time left, or the error naming what was in progress.
+    pub fn remaining(&self, doing: &str) -> Result<Duration, RegistryError> {
+        let left = self.at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(self.exceeded(doing));
+        }
+        Ok(left)
+    }
+
+    fn exceeded(&self, doing: &str) -> RegistryError {
+        RegistryError::DeadlineExceeded {
+            doing: doing.to_owned(),
+            deadline_ms: u64::try_from(self.total.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// A manifest or blob as fetched and checked.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The bytes (within the limit).
+    pub bytes: Vec<u8>,
+    /// Their digest (verified against what was asked for or announced).
+    pub digest: Digest,
+    /// The registry's `Content-Type`.
+    pub content_type: Option<String>,
+    /// Where it came from.
+    pub url: String,
+}
+
+/// The OCI distribution client.
+pub struct RegistryClient {
+    http: reqwest::Client,
+    config: RegistryConfig,
+    /// `Authorization` header values by `registry/repository`.
+    auth: Mutex<HashMap<String, String>>,
+    requests: AtomicU64,
+    permits: Semaphore,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl RegistryClient {
+    /// Builds a client.
+    ///
+    /// # Errors
+    /// [`RegistryError::Config`] when the CA bundle does not parse or TLS cannot be set up.
+    pub fn new(config: RegistryConfig) -> Result<Self, RegistryError> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .user_agent(concat!("custody/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let downgrade = attempt
+                    .previous()
+                    .last()
+                    .is_some_and(|p| p.scheme() == "https")
+                    && attempt.url().scheme() != "https";
+                if downgrade {
+                    attempt.error("refusing a redirect from HTTPS to plain HTTP")
+                } else if attempt.previous().len() > 5 {
+                    attempt.error("more than 5 redirects")
+                } else {
+                    attempt.follow()
+                }
+            }));
+        if let Some(pem) = &config.ca_certificates_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| RegistryError::Config(format!("CA bundle: {e}")))?;
+            if certs.is_empty() {
+                return Err(RegistryError::Config(
+                    "CA bundle holds no certificate".into(),
+                ));
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let http = builder
+            .build()
+            .map_err(|e| RegistryError::Config(e.to_string()))?;
+        Ok(Self {
+            permits: Semaphore::new(config.max_concurrency.max(1)),
+            http,
+            config,
+            auth: Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// HTTP requests sent so far (token requests included).
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// Fetches a manifest by tag or digest (the reference's digest wins over its tag).
+    ///
+    /// # Errors
+    /// [`RegistryError::NotFound`] on 404; size, digest, status and transport errors.
+    pub async fn manifest(
+        &self,
+        image: &ImageRef,
+        deadline: &Deadline,
+    ) -> Result<Fetched, RegistryError> {
+        let reference = match (image.digest(), image.tag()) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.to_owned(),
+            (None, None) => "latest".to_owned(),
+        };
+        let what = format!("manifest {}", image);
+        let reply = self
+            .get(
+                image,
+                &format!("manifests/{reference}"),
+                &MANIFEST_MEDIA_TYPES.join(", "),
+                &what,
+                self.config.max_manifest_bytes,
+                deadline,
+            )
+            .await?;
+        let url = self.url(image, &format!("manifests/{reference}"));
+        let announced =
+            header(&reply.headers, "docker-content-digest").and_then(|h| h.parse::<Digest>().ok());
+        let expected = image.digest().cloned().or(announced);
+        let digest = match &expected {
+            Some(e) => {
+                let computed = digest_of(e.algorithm(), &reply.body);
+                if &computed != e {
+                    return Err(RegistryError::DigestMismatch {
+                        what,
+                        url,
+                        expected: e.to_string(),
+                        computed: computed.to_string(),
+                    });
+                }
+                computed
+            }
+            None => Digest::sha256_of(&reply.body),
+        };
+        Ok(Fetched {
+            content_type: header(&reply.headers, CONTENT_TYPE.as_str()).map(str::to_owned),
+            bytes: reply.body,
+            digest,
+            url,
+        })
+    }
+
+    /// Like [`Self::manifest`], but 404 is `Ok(None)`.
+    ///
+    /// # Errors
+    /// As [`Self::manifest`], except not-found.
+    pub async fn manifest_if_exists(
+        &self,
+        image: &ImageRef,
+        deadline: &Deadline,
+    ) -> Result<Option<Fetched>, RegistryError> {
+        match self.manifest(image, deadline).await {
+            Ok(f) => Ok(Some(f)),
+            Err(RegistryError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Fetches a blob of `image`'s repository by digest, at most `max` bytes, and checks its digest.
+    ///
+    /// # Errors
+    /// As [`Self::manifest`].
+    pub async fn blob(
+        &self,
+        image: &ImageRef,
+        digest: &Digest,
+        max: u64,
+        deadline: &Deadline,
+    ) -> Result<Fetched, RegistryError> {
+        let path = format!("blobs/{digest}");
+        let what = format!("blob {digest} of {}", image.name());
+        let reply = self
+            .get(
+                image,
+                &path,
+                "*/*",
+                &what,
+                max.min(self.config.max_blob_bytes),
+                deadline,
+            )
+            .await?;
+        let url = self.url(image, &path);
+        let computed = digest_of(digest.algorithm(), &reply.body);
+        if &computed != digest {
+            return Err(RegistryError::DigestMismatch {
+                what,
+                url,
+                expected: digest.to_string(),
+                computed: computed.to_string(),
+            });
+        }
+        Ok(Fetched {
+            content_type: header(&reply.headers, CONTENT_TYPE.as_str()).map(str::to_owned),
+            bytes: reply.body,
+            digest: computed,
+            url,
+        })
+    }
+
+    /// The OCI 1.1 referrers index of `digest`, or `None` when the registry does not implement
+    /// the referrers API (404), in which case the caller falls back to the tag schema.
+    ///
+    /// # Errors
+    /// As [`Self::manifest`].
+    pub async fn referrers(
+        &self,
+        image: &ImageRef,
+        digest: &Digest,
+        deadline: &Deadline,
+    ) -> Result<Option<Fetched>, RegistryError> {
+        let path = format!("referrers/{digest}");
+        let what = format!("referrers of {}@{digest}", image.name());
+        match self
+            .get(
+                image,
+                &path,
+                "application/vnd.oci.image.index.v1+json",
+                &what,
+                self.config.max_manifest_bytes,
+                deadline,
+            )
+            .await
+        {
+            Ok(reply) => Ok(Some(Fetched {
+                content_type: header(&reply.headers, CONTENT_TYPE.as_str()).map(str::to_owned),
+                digest: Digest::sha256_of(&reply.body),
+                bytes: reply.body,
+                url: self.url(image, &path),
+            })),
+            Err(RegistryError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Resolves `image` (a tag) to the digest the registry serves for it.
+    ///
+    /// # Errors
+    /// As [`Self::manifest`].
+    pub async fn resolve(
+        &self,
+        image: &ImageRef,
+        deadline: &Deadline,
+    ) -> Result<Digest, RegistryError> {
+        Ok(self.manifest(image, deadline).await?.digest)
+    }
+
+    fn scheme(&self, registry: &str) -> &'static str {
+        if self
+            .config
+            .insecure_registries
+            .iter()
+            .any(|r| r == registry)
+        {
+            "http"
+        } else {
+            "https"
+        }
+    }
+
+    fn url(&self, image: &ImageRef, path: &str) -> String {
+        format!(
+            "{}://{}/v2/{}/{path}",
+            self.scheme(image.registry()),
+            image.registry(),
+            image.repository()
+        )
+    }
+
+    fn check_allowed(&self, registry: &str) -> Result<(), RegistryError> {
+        match &self.config.allowed_registries {
+            Some(list) if !list.iter().any(|r| r == registry) => Err(RegistryError::NotAllowed {
+                registry: registry.to_owned(),
+                why: "it is not in the registry allow-list".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// GET with auth, bounded body, timeouts and retries. Non-2xx statuses become errors.
+    async fn get(
+        &self,
+        image: &ImageRef,
+        path: &str,
+        accept: &str,
+        what: &str,
+        max: u64,
+        deadline: &Deadline,
+    ) -> Result<Reply, RegistryError> {
+        self.check_allowed(image.registry())?;
+        let url = self.url(image, path);
+        let auth_key = format!("{}/{}", image.registry(), image.repository());
+        let resolved = self.config.credentials.resolve(image.registry())?;
+        if let Resolved::Bearer(token) = &resolved {
+            self.set_auth(&auth_key, format!("Bearer {token}"));
+        }
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| RegistryError::Config("client is shut down".into()))?;
+        let mut attempts = 0u32;
+        let mut authenticated = false;
+        loop {
+            attempts += 1;
+            let auth = self.cached_auth(&auth_key);
+            let outcome = self
+                .send_once(&url, accept, auth.as_deref(), what, max, deadline)
+                .await;
+            let transient = match outcome {
+                Ok(reply) => match reply.status {
+                    200..=299 => return Ok(reply),
+                    401 if !authenticated => {
+                        authenticated = true;
+                        let challenge = header(&reply.headers, WWW_AUTHENTICATE.as_str())
+                            .and_then(parse_challenge);
+                        self.authenticate(image, &auth_key, challenge, &resolved, deadline)
+                            .await?;
+                        attempts -= 1; // the challenge round trip is not a failed attempt
+                        continue;
+                    }
+                    401 => {
+                        return Err(RegistryError::Unauthorized {
+                            registry: image.registry().to_owned(),
+                            detail: format!("401 for {url} with the credentials given"),
+                        });
+                    }
+                    403 => return Err(RegistryError::Forbidden { url }),
+                    404 => {
+                        return Err(RegistryError::NotFound {
+                            what: what.to_owned(),
+                            url,
+                        });
+                    }
+                    429 => RegistryError::RateLimited {
+                        url: url.clone(),
+                        attempts,
+                        retry_after: header(&reply.headers, RETRY_AFTER.as_str())
+                            .and_then(|v| v.trim().parse().ok()),
+                    },
+                    status => {
+                        let e = RegistryError::Status {
+                            url: url.clone(),
+                            status,
+                            attempts,
+                            body: String::from_utf8_lossy(
+                                reply.body.get(..200).unwrap_or(&reply.body),
+                            )
+                            .into_owned(),
+                        };
+                        if !(500..=599).contains(&status) {
+                            return Err(e);
+                        }
+                        e
+                    }
+                },
+                Err(e) if e.is_transient() => e,
+                Err(e) => return Err(e),
+            };
+            if attempts > self.config.max_retries {
+                return Err(with_attempts(transient, attempts));
+            }
+            let wait = match &transient {
+                RegistryError::RateLimited {
+                    retry_after: Some(s),
+                    ..
+                } => Duration::from_secs(*s),
+                _ => Duration::from_millis(100u64.saturating_mul(1 << attempts.min(6))),
+            }
+            .min(self.config.max_retry_wait);
+            let left = deadline.remaining(what)?;
+            if wait >= left {
+                // Waiting would overrun the deadline: report the failure that caused it.
+                return Err(with_attempts(transient, attempts));
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One request, under `min(request_timeout, time left)`, body read with the cap.
+    async fn send_once(
+        &self,
+        url: &str,
+        accept: &str,
+        auth: Option<&str>,
+        what: &str,
+        max: u64,
+        deadline: &Deadline,
+    ) -> Result<Reply, RegistryError> {
+        let left = deadline.remaining(what)?;
+        let timeout = self.config.request_timeout.min(left);
+        let mut request = self.http.get(url).header(ACCEPT, accept);
+        if let Some(a) = auth {
+            request = request.header(AUTHORIZATION, a);
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let exchange = async {
+            let mut response = request
+                .send()
+                .await
+                .map_err(|e| connection_error(url, &e))?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            // Error bodies are only read for the message: cap them small.
+            let cap = if (200..300).contains(&status) {
+                max
+            } else {
+                4096
+            };
+            let body =
+                read_bounded(&mut response, cap, what, url, (200..300).contains(&status)).await?;
+            Ok::<_, RegistryError>(Reply {
+                status,
+                headers,
+                body,
+            })
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) if timeout < self.config.request_timeout => Err(deadline.exceeded(what)),
+            Err(_) => Err(RegistryError::Timeout {
+                url: url.to_owned(),
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            }),
+        }
+    }
+
+    /// Answers a 401 challenge: fetches a bearer token, or prepares basic auth.
+    async fn authenticate(
+        &self,
+        image: &ImageRef,
+        key: &str,
+        challenge: Option<Challenge>,
+        resolved: &Resolved,
+        deadline: &Deadline,
+    ) -> Result<(), RegistryError> {
+        let unauthorized = |detail: String| RegistryError::Unauthorized {
+            registry: image.registry().to_owned(),
+            detail,
+        };
+        match challenge {
+            Some(Challenge::Basic) => {
+                let header = resolved.basic_header().ok_or_else(|| {
+                    unauthorized(
+                        "the registry asks for basic credentials and none are configured".into(),
+                    )
+                })?;
+                self.set_auth(key, header);
+                Ok(())
+            }
+            Some(Challenge::Bearer {
+                realm,
+                service,
+                scope,
+            }) => {
+                let scope =
+                    scope.unwrap_or_else(|| format!("repository:{}:pull", image.repository()));
+                let mut url = reqwest::Url::parse(&realm).map_err(|e| {
+                    unauthorized(format!("token realm {realm:?} is not a URL: {e}"))
+                })?;
+                if url.scheme() != "https" && self.scheme(image.registry()) == "https" {
+                    return Err(unauthorized(format!("token realm {realm} is not HTTPS")));
+                }
+                {
+                    let mut q = url.query_pairs_mut();
+                    if let Some(s) = &service {
+                        q.append_pair("service", s);
+                    }
+                    q.append_pair("scope", &scope);
+                }
+                let mut request = self.http.get(url.clone());
+                match resolved {
+                    Resolved::UserPassword(u, p) => request = request.basic_auth(u, Some(p)),
+                    Resolved::IdentityToken(t) => {
+                        let mut form = vec![
+                            ("grant_type", "refresh_token"),
+                            ("refresh_token", t.as_str()),
+                            ("client_id", "custody"),
+                            ("scope", scope.as_str()),
+                        ];
+                        if let Some(s) = &service {
+                            form.push(("service", s.as_str()));
+                        }
+                        let body = form
+                            .iter()
+                            .map(|(k, v)| format!("{k}={}", url_encode(v)))
+                            .collect::<Vec<_>>()
+                            .join("&");
+                        request = self
+                            .http
+                            .post(realm.as_str())
+                            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                            .body(body);
+                    }
+                    Resolved::None | Resolved::Bearer(_) => {}
+                }
+                let left = deadline.remaining("fetching a registry token")?;
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                let max = self.config.max_token_bytes;
+                let token_url = url.to_string();
+                let exchange = async {
+                    let mut response = request
+                        .send()
+                        .await
+                        .map_err(|e| connection_error(&token_url, &e))?;
+                    let status = response.status().as_u16();
+                    let body = read_bounded(&mut response, max, "token response", &token_url, true)
+                        .await?;
+                    Ok::<_, RegistryError>((status, body))
+                };
+                let (status, body) =
+                    tokio::time::timeout(self.config.request_timeout.min(left), exchange)
+                        .await
+                        .map_err(|_| RegistryError::Timeout {
+                            url: token_url.clone(),
+                            timeout_ms: u64::try_from(
+                                self.config.request_timeout.min(left).as_millis(),
+                            )
+                            .unwrap_or(u64::MAX),
+                        })??;
+                if !(200..300).contains(&status) {
+                    return Err(unauthorized(format!(
+                        "token endpoint {realm} answered {status}"
+                    )));
+                }
+                #[derive(serde::Deserialize)]
+                struct TokenReply {
+                    token: Option<String>,
+                    access_token: Option<String>,
+                }
+                let t: TokenReply = serde_json::from_slice(&body)
+                    .map_err(|e| unauthorized(format!("token response is not JSON: {e}")))?;
+                let token = t
+                    .token
+                    .or(t.access_token)
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| unauthorized("token response has no token".into()))?;
+                self.set_auth(key, format!("Bearer {token}"));
+                Ok(())
+            }
+            None => Err(unauthorized(
+                "401 without a usable WWW-Authenticate challenge".into(),
+            )),
+        }
+    }
+
+    fn cached_auth(&self, key: &str) -> Option<String> {
+        self.auth.lock().ok().and_then(|m| m.get(key).cloned())
+    }
+
+    fn set_auth(&self, key: &str, value: String) {
+        if let Ok(mut m) = self.auth.lock() {
+            m.insert(key.to_owned(), value);
+        }
+    }
+}
+
+fn with_attempts(e: RegistryError, n: u32) -> RegistryError {
+    match e {
+        RegistryError::Connection { url, detail, .. } => RegistryError::Connection {
+            url,
+            attempts: n,
+            detail,
+        },
+        RegistryError::Status {
+            url, status, body, ..
+        } => RegistryError::Status {
+            url,
+            status,
+            attempts: n,
+            body,
+        },
+        RegistryError::RateLimited {
+            url, retry_after, ..
+        } => RegistryError::RateLimited {
+            url,
+            attempts: n,
+            retry_after,
+        },
+        other => other,
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn connection_error(url: &str, e: &reqwest::Error) -> RegistryError {
+    use std::error::Error as _;
+    let mut detail = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        detail = format!("{detail}: {s}");
+        source = s.source();
+    }
+    RegistryError::Connection {
+        url: url.to_owned(),
+        attempts: 1,
+        detail,
+    }
+}
+
+/// Reads a body up to `max` bytes: refuses early on a larger `Content-Length`, stops as soon as
+/// more arrives, and reports a body shorter than its `Content-Length` as truncated.
+async fn read_bounded(
+    response: &mut reqwest::Response,
+    max: u64,
+    what: &str,
+    url: &str,
+    strict: bool,
+) -> Result<Vec<u8>, RegistryError> {
+    let announced = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = |found| RegistryError::TooLarge {
+        what: what.to_owned(),
+        url: url.to_owned(),
+        max,
+        found,
+    };
+    if let Some(n) = announced
+        && n > max
+    {
+        if strict {
+            return Err(too_large(Some(n)));
+        }
+        return Ok(Vec::new());
+    }
+    let mut body =
+        Vec::with_capacity(usize::try_from(announced.unwrap_or(0).min(64 << 10)).unwrap_or(0));
+    loop {
+        let chunk = response
+            .chunk()
+            .await
+            .map_err(|e| RegistryError::Truncated {
+                what: what.to_owned(),
+                url: url.to_owned(),
+                detail: e.to_string(),
+            })?;
+        let Some(chunk) = chunk else { break };
+        if u64::try_from(body.len() + chunk.len()).unwrap_or(u64::MAX) > max {
+            if strict {
+                return Err(too_large(announced));
+            }
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if let Some(n) = announced
+        && strict
+        && u64::try_from(body.len()).unwrap_or(u64::MAX) < n
+    {
+        return Err(RegistryError::Truncated {
+            what: what.to_owned(),
+            url: url.to_owned(),
+            detail: format!("{} of {n} announced bytes arrived", body.len()),
+        });
+    }
+    Ok(body)
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -4,6 +4,9 @@
 //! referrers API, so the tag-schema fallback is exercised directly; the referrers API path and
 //! every misbehaving-registry case go through an in-test proxy in front of the real registry.
 
+// Tests and benches may print and read the clock; the bans are for the library.
+#![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::Duration;
@@ -540,4 +543,464 @@ fn cli_evidence_lists_every_piece_without_judging() {
         assert!(e["repository"].as_str().unwrap().ends_with("demo/app"));
         assert!(e["found"]["via"].is_string());
     }
+}
+
+// ------------------------------------------------------------------ a registry that misbehaves ----
+
+/// A registry with demo/app, behind a proxy; returns (registry, proxy, request through the proxy).
+fn misbehaving() -> Option<(Registry, Proxy, ImageRequest)> {
+    if !tools_available() {
+        return None;
+    }
+    let reg = registry_with(&["demo/app"]);
+    let proxy = Proxy::start(&reg.host(), false);
+    let req = request(&format!("{}/demo/app@{}", proxy.host(), digest("demo/app")));
+    Some((reg, proxy, req))
+}
+
+fn status(code: u16, headers: &[(&str, &str)]) -> Action {
+    Action::Status {
+        code,
+        headers: headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        body: format!("{{\"errors\":[{{\"code\":\"TEST\",\"message\":\"injected {code}\"}}]}}"),
+    }
+}
+
+fn assert_error(v: &ImageVerification, needle: &str) {
+    assert_eq!(v.outcome, Outcome::Error, "{}", v.to_text());
+    assert!(
+        v.reasons.iter().any(|r| r.contains(needle)),
+        "expected {needle:?} in {:?}",
+        v.reasons
+    );
+}
+
+#[test]
+fn unauthorized_without_a_challenge_is_an_error_not_an_allow() {
+    let Some((_r, proxy, req)) = misbehaving() else {
+        return;
+    };
+    proxy.rule("/manifests/", status(401, &[]), None);
+    assert_error(
+        &run(&client(&proxy.host()), &req),
+        "401 without a usable WWW-Authenticate challenge",
+    );
+}
+
+#[test]
+fn bearer_challenge_is_answered_with_a_token_and_bad_credentials_fail() {
+    let Some((_r, proxy, req)) = misbehaving() else {
+        return;
+    };
+    // First manifest request: a bearer challenge whose realm is the proxy's token endpoint.
+    let realm = format!("http://{}/token", proxy.host());
+    proxy.rule(
+        "/manifests/",
+        status(
+            401,
+            &[(
+                "WWW-Authenticate",
+                &format!("Bearer realm=\"{realm}\",service=\"test\""),
+            )],
+        ),
+        Some(1),
+    );
+    proxy.rule(
+        "/token",
+        Action::Body {
+            content_type: "application/json".into(),
+            body: br#"{"token":"t0k3n"}"#.to_vec(),
+        },
+        Some(1),
+    );
+    let v = run(&client(&proxy.host()), &req);
+    assert_eq!(v.outcome, Outcome::Verified, "{}", v.to_text());
+    assert!(proxy.paths().iter().any(|p| p.starts_with("/token?") && p.contains("scope=repository%3Ademo%2Fapp%3Apull")), "{:?}", proxy.paths());
+
+    // A token endpoint that refuses.
+    proxy.clear();
+    proxy.rule(
+        "/manifests/",
+        status(
+            401,
+            &[("WWW-Authenticate", &format!("Bearer realm=\"{realm}\""))],
+        ),
+        Some(1),
+    );
+    proxy.rule("/token", status(403, &[]), None);
+    assert_error(&run(&client(&proxy.host()), &req), "token endpoint");
+}
+
+#[test]
+fn forbidden_and_not_found_evidence_are_reported() {
+    let Some((_r, proxy, req)) = misbehaving() else {
+        return;
+    };
+    proxy.rule("/manifests/sha256:", status(403, &[]), None);
+    assert_error(&run(&client(&proxy.host()), &req), "403 Forbidden");
+}
+
+#[test]
+fn rate_limits_are_retried_after_retry_after_and_give_up_after_the_bound() {
+    let Some((_r, proxy, req)) = misbehaving() else {
+        return;
+    };
+    // Two 429s then success: verified, after waiting ~1 s each.
+    proxy.rule(".sig", status(429, &[("Retry-After", "1")]), Some(2));
+    let v = run(&client(&proxy.host()), &req);
+    assert_eq!(v.outcome, Outcome::Verified, "{}", v.to_text());
+    assert_eq!(
+        proxy.paths().iter().filter(|p| p.ends_with(".sig")).count(),
+        3
+    );
+
+    // Always 429: an error after max_retries + 1 attempts, naming the wait asked for.
+    proxy.clear();
+    proxy.rule(".sig", status(429, &[("Retry-After", "1")]), None);
+    let before = proxy.paths().iter().filter(|p| p.ends_with(".sig")).count();
+    let v = run(&client(&proxy.host()), &req);
+    assert_error(&v, "rate-limited");
+    assert!(
+        v.reasons[0].contains("after 3 attempts") && v.reasons[0].contains("wait 1 s"),
+        "{:?}",
+        v.reasons
+    );
+    assert_eq!(
+        proxy.paths().iter().filter(|p| p.ends_with(".sig")).count() - before,
+        3
+    );
+}
+
+#[test]
+fn server_errors_are_retried_a_bounded_number_of_times() {
+    let Some((_r, proxy, req)) = misbehaving() else {
+        return;
+    };
+    proxy.rule(".att", status(503, &[]), Some(1));
+    assert_eq!(
+        run(&client(&proxy.host()), &req).outcome,
+        Outcome::Verified,
+        "one 503 is retried"
+    );
+    proxy.clear();
+    proxy.rule(".att", status(500, &[]), None);
+    let v = run(&client(&proxy.host()), &req);
+    assert_error(&v, "answered 500");
+    assert!(
+        v.reasons[0].contains("after 3 attempt(s)"),
+        "{:?}",
+        v.reasons
+    );
+    // A 400 is not transient: one attempt.
+    proxy.clear();
+    proxy.rule(".att", status(400, &[]), None);
+    let before = proxy.paths().len();
+    let v = run(&client(&proxy.host()), &req);
+    assert_error(&v, "answered 400");
+    assert!(
+        v.reasons[0].contains("after 1 attempt(s)"),
+        "{:?}",
+        v.reasons
+    );
+    assert!(proxy.paths().len() - before < 12);
+}
+
+#[test]
+fn connection_resets_end_in_an_error_after_retries() {
+    let Some((_r, proxy, req)) = misbehaving() else {
+        return;
+    };
+    proxy.rule("/manifests/sha256:", Action::Reset, None);
+    assert_error(&run(&client(&proxy.host()), &req), "cannot reach");
+}
+
+#[test]
+fn a_slow_registry_hits_the_request_timeout_and_then_the_deadline() {
+    let Some((_r, proxy, mut req)) = misbehaving() else {
+        return;
+    };
+    proxy.rule(".sbom", Action::Delay(Duration::from_secs(5)), None);
+    let c = client_with(&proxy.host(), |c| {
+        c.request_timeout = Duration::from_millis(300);
+        c.max_retries = 1;
+    });
+    let v = run(&c, &req);
+    assert_error(&v, "did not answer within 300 ms");
+    // An overall deadline shorter than the retries: the deadline is what is reported.
+    req.deadline = Duration::from_millis(500);
+    let c = client_with(&proxy.host(), |c| {
+        c.request_timeout = Duration::from_secs(10);
+    });
+    let started = std::time::Instant::now();
+    let v = run(&c, &req);
+    assert_error(&v, "deadline of 500 ms exceeded");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "never hangs: {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn truncated_bodies_are_detected() {
+    let Some((_r, proxy, req)) = misbehaving() else {
+        return;
+    };
+    proxy.rule("/blobs/", Action::Truncate, None);
+    assert_error(&run(&client(&proxy.host()), &req), "truncated");
+}
+
+#[test]
+fn a_blob_that_does_not_match_its_digest_is_refused() {
+    let Some((_r, proxy, req)) = misbehaving() else {
+        return;
+    };
+    proxy.rule("/blobs/", Action::Corrupt, None);
+    assert_error(
+        &run(&client(&proxy.host()), &req),
+        "does not match its digest",
+    );
+}
+
+#[test]
+fn a_manifest_with_another_digest_is_refused() {
+    let Some((_r, proxy, req)) = misbehaving() else {
+        return;
+    };
+    // By digest: the body no longer hashes to the digest asked for.
+    proxy.rule(
+        &format!("/manifests/{}", digest("demo/app")),
+        Action::Corrupt,
+        None,
+    );
+    assert_error(
+        &run(&client(&proxy.host()), &req),
+        "does not match its digest",
+    );
+    // By tag: the registry announces a digest the body does not have.
+    proxy.clear();
+    proxy.rule(".sig", Action::WrongDigestHeader, None);
+    assert_error(
+        &run(&client(&proxy.host()), &req),
+        "does not match its digest",
+    );
+}
+
+#[test]
+fn an_endless_or_huge_evidence_blob_stops_at_the_limit() {
+    let Some((_r, proxy, req)) = misbehaving() else {
+        return;
+    };
+    proxy.rule("/blobs/", Action::Endless, None);
+    let started = std::time::Instant::now();
+    let v = run(
+        &client_with(&proxy.host(), |c| c.max_blob_bytes = 1 << 20),
+        &req,
+    );
+    assert_error(&v, "larger than the limit of 1048576 bytes");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_layer_announced_at_2_gib_is_refused_before_download() {
+    let Some((_r, proxy, req)) = misbehaving() else {
+        return;
+    };
+    // A signature manifest whose layer claims 2 GiB.
+    let sig_tag = format!("{}.sig", digest("demo/app").replace(':', "-"));
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{z}","size":2}},"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"sha256:{z}","size":2147483648}}]}}"#,
+        z = "0".repeat(64)
+    );
+    proxy.rule(
+        &sig_tag,
+        Action::Body {
+            content_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            body: manifest.into_bytes(),
+        },
+        None,
+    );
+    let v = run(&client(&proxy.host()), &req);
+    assert_error(&v, "2147483648 bytes announced");
+    assert!(
+        !proxy
+            .paths()
+            .iter()
+            .any(|p| p.contains(&format!("/blobs/sha256:{}", "0".repeat(64))))
+    );
+}
+
+#[test]
+fn ten_thousand_referrers_are_refused_at_the_limit() {
+    let Some((_r, proxy, req)) = misbehaving() else {
+        return;
+    };
+    let entry = format!(
+        r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{}","size":1,"artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json"}}"#,
+        "1".repeat(64)
+    );
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+        vec![entry.clone(); 10_000].join(",")
+    );
+    assert!(index.len() < 4 << 20);
+    proxy.rule(
+        "/referrers/",
+        Action::Body {
+            content_type: "application/vnd.oci.image.index.v1+json".into(),
+            body: index.into_bytes(),
+        },
+        Some(1),
+    );
+    assert_error(
+        &run(&client(&proxy.host()), &req),
+        "number of index entries is 10000, above the limit of 1024",
+    );
+    // Below the parser's bound, the discovery bound (128 referrers) applies.
+    let entry = entry.replace(&"1".repeat(64), &"2".repeat(64));
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+        vec![entry; 129].join(",")
+    );
+    proxy.rule(
+        "/referrers/",
+        Action::Body {
+            content_type: "application/vnd.oci.image.index.v1+json".into(),
+            body: index.into_bytes(),
+        },
+        None,
+    );
+    assert_error(
+        &run(&client(&proxy.host()), &req),
+        "129 entries, more than the limit of 128",
+    );
+}
+
+#[test]
+fn a_referrer_naming_another_subject_is_ignored_with_a_note() {
+    need_tools!();
+    // demo/unsigned, plus demo/app's referrer manifests copied into its repository; a registry
+    // that lists them as referrers of demo/unsigned is lying: their subject is demo/app.
+    let reg = registry_with(&["demo/unsigned"]);
+    let plan: Value =
+        serde_json::from_slice(&std::fs::read(fixtures().join("push-plan.json")).unwrap()).unwrap();
+    let entries = plan.as_array().unwrap();
+    for e in entries
+        .iter()
+        .filter(|e| e["repository"] == "demo/app" && e["tag"].is_null())
+    {
+        reg.push_entry(e, "demo/unsigned");
+    }
+    let index_entry = entries
+        .iter()
+        .find(|e| e["method"] == "http-put-manifest")
+        .unwrap();
+    let index = std::fs::read(
+        fixtures().join("layout/blobs/sha256").join(
+            index_entry["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:"),
+        ),
+    )
+    .unwrap();
+    let proxy = Proxy::start(&reg.host(), false);
+    proxy.rule(
+        "/referrers/",
+        Action::Body {
+            content_type: "application/vnd.oci.image.index.v1+json".into(),
+            body: index,
+        },
+        None,
+    );
+    let v = run(
+        &client(&proxy.host()),
+        &request(&format!(
+            "{}/demo/unsigned@{}",
+            proxy.host(),
+            digest("demo/unsigned")
+        )),
+    );
+    assert_eq!(v.outcome, Outcome::Rejected, "{}", v.to_text());
+    assert!(
+        v.attestations.is_empty() && v.sboms.is_empty(),
+        "{}",
+        v.to_text()
+    );
+    let notes: Vec<_> = v
+        .notes
+        .iter()
+        .filter(|n| n.contains(&format!("names subject {}", digest("demo/app"))))
+        .collect();
+    assert_eq!(notes.len(), 2, "{:?}", v.notes);
+}
+
+#[test]
+fn a_tag_that_moves_during_verification_does_not_change_what_was_verified() {
+    let Some((_r, proxy, mut req)) = misbehaving() else {
+        return;
+    };
+    req.reference = format!("{}/demo/app:v1", proxy.host()).parse().unwrap();
+    req.resolve = true;
+    // After the first resolution, the tag answers with demo/unsigned's manifest.
+    let unsigned_manifest = std::fs::read(
+        fixtures()
+            .join("layout/blobs/sha256")
+            .join(digest("demo/unsigned").trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    proxy.rule("/manifests/v1", Action::Delay(Duration::ZERO), Some(1));
+    proxy.rule(
+        "/manifests/v1",
+        Action::Body {
+            content_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            body: unsigned_manifest,
+        },
+        None,
+    );
+    let v = run(&client(&proxy.host()), &req);
+    assert_eq!(v.outcome, Outcome::Verified, "{}", v.to_text());
+    assert_eq!(
+        v.image.as_ref().unwrap().digest().unwrap().to_string(),
+        digest("demo/app")
+    );
+    assert_eq!(
+        proxy
+            .paths()
+            .iter()
+            .filter(|p| p.ends_with("/manifests/v1"))
+            .count(),
+        1,
+        "the tag is resolved once"
+    );
+}
+
+#[test]
+fn registries_outside_the_allow_list_are_not_contacted() {
+    let Some((_r, proxy, req)) = misbehaving() else {
+        return;
+    };
+    let c = client_with(&proxy.host(), |c| {
+        c.allowed_registries = Some(vec!["registry.example".into()])
+    });
+    assert_error(&run(&c, &req), "not in the registry allow-list");
+    assert_eq!(proxy.requests(), 0);
+}
+
+#[test]
+fn plain_http_is_used_only_for_listed_insecure_registries() {
+    let Some((_r, _proxy, req)) = misbehaving() else {
+        return;
+    };
+    let c = RegistryClient::new(RegistryConfig::default()).unwrap();
+    let v = run(&c, &req);
+    assert_eq!(v.outcome, Outcome::Error);
+    assert!(v.reasons[0].contains("https://"), "{:?}", v.reasons);
 }

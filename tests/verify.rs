@@ -626,3 +626,171 @@ proptest! {
         let _ = parse_bundle(&bytes, &Limits::default());
     }
 }
+
+// ---------------------------------------------------------------- real-world cosign layers ----
+
+mod real_world_cosign {
+    use super::*;
+    use custody::evidence::cosign::layer_to_bundle;
+    use custody::policy::{IdentityPolicy, Matcher};
+    use custody::reference::{Digest, ImageRef};
+    use custody::verify::cosign::verify_cosign_layer;
+    use std::collections::BTreeMap;
+
+    fn dir(case: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/real-world/cosign")
+            .join(case)
+    }
+
+    struct Case {
+        image: ImageRef,
+        digest: Digest,
+        media_type: String,
+        annotations: BTreeMap<String, String>,
+        payload: Vec<u8>,
+        case: Value,
+    }
+
+    fn load(case: &str) -> Case {
+        let c: Value =
+            serde_json::from_slice(&std::fs::read(dir(case).join("case.json")).unwrap()).unwrap();
+        let layer: Value =
+            serde_json::from_slice(&std::fs::read(dir(case).join("layer.json")).unwrap()).unwrap();
+        let digest: Digest = c["digest"].as_str().unwrap().parse().unwrap();
+        Case {
+            image: format!("{}@{digest}", c["image"].as_str().unwrap())
+                .parse()
+                .unwrap(),
+            digest,
+            media_type: layer["mediaType"].as_str().unwrap().to_owned(),
+            annotations: serde_json::from_value(layer["annotations"].clone()).unwrap(),
+            payload: std::fs::read(dir(case).join("payload.json")).unwrap(),
+            case: c,
+        }
+    }
+
+    fn verify_case(c: &Case, key: Option<&StaticKey>) -> Result<VerifiedFacts, VerifyError> {
+        let layer = layer_to_bundle(
+            &c.media_type,
+            &c.annotations,
+            &c.payload,
+            key.is_some(),
+            &Limits::default(),
+        )?;
+        verify_cosign_layer(
+            &layer,
+            &c.image,
+            &c.digest,
+            &production(),
+            key,
+            now(),
+            &Limits::default(),
+        )
+        .map(|f| f.facts)
+    }
+
+    fn policy_of(c: &Case) -> IdentityPolicy {
+        IdentityPolicy {
+            identity: Some(Matcher::Exact(
+                c.case["expected_identity"].as_str().unwrap().into(),
+            )),
+            issuer: Some(Matcher::Exact(
+                c.case["expected_issuer"].as_str().unwrap().into(),
+            )),
+            ..IdentityPolicy::default()
+        }
+    }
+
+    #[test]
+    fn github_actions_and_cloud_build_keyless_signatures_verify_against_the_production_root() {
+        for case in ["gh-actions-keyless-server-image", "gcb-keyless-securebuild"] {
+            let c = load(case);
+            let facts = verify_case(&c, None).unwrap_or_else(|e| panic!("{case}: {e}"));
+            policy_of(&c)
+                .evaluate(&facts)
+                .unwrap_or_else(|m| panic!("{case}: {m:?}"));
+            assert_eq!(
+                facts.log_entries()[0].log_index,
+                c.case["rekor"]["logIndex"].as_u64().unwrap(),
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_same_signature_for_another_digest_or_repository_is_rejected() {
+        let c = load("gh-actions-keyless-server-image");
+        let other = Digest::sha256_of(b"another image");
+        let mut moved = load("gh-actions-keyless-server-image");
+        moved.digest = other.clone();
+        moved.image = c.image.with_digest(other);
+        assert_eq!(
+            verify_case(&moved, None).unwrap_err().check(),
+            Check::ImageDigest
+        );
+        let mut renamed = load("gh-actions-keyless-server-image");
+        renamed.image = format!("index.docker.io/someone/else@{}", c.digest)
+            .parse()
+            .unwrap();
+        assert_eq!(
+            verify_case(&renamed, None).unwrap_err().check(),
+            Check::ImageReference
+        );
+        // Another registry host with the same repository path is the same image (mirrors).
+        let mut mirrored = load("gh-actions-keyless-server-image");
+        mirrored.image = format!("mirror.example/salrashid123/server_image@{}", c.digest)
+            .parse()
+            .unwrap();
+        verify_case(&mirrored, None).unwrap();
+    }
+
+    #[test]
+    fn a_flipped_payload_byte_or_wrong_identity_is_rejected() {
+        let mut c = load("gcb-keyless-securebuild");
+        let policy = policy_of(&c);
+        let facts = verify_case(&c, None).unwrap();
+        let mut wrong = policy.clone();
+        wrong.identity = Some(Matcher::Exact(
+            "someone-else@example.iam.gserviceaccount.com".into(),
+        ));
+        let m = wrong.evaluate(&facts).unwrap_err();
+        assert_eq!(m[0].found.as_deref(), c.case["expected_identity"].as_str());
+        let last = c.payload.len() - 2;
+        c.payload[last] ^= 1;
+        let e = verify_case(&c, None).unwrap_err();
+        assert!(
+            matches!(
+                e.check(),
+                Check::Signature | Check::ArtifactBinding | Check::LogEntryMatch
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn key_signed_layers_without_a_log_entry_are_refused_naming_the_missing_annotation() {
+        for case in ["gcb-kms-key-securebuild", "sigstore-rs-key-busybox"] {
+            let c = load(case);
+            let key = StaticKey::from_pem(
+                &std::fs::read(dir(case).join("key.pub")).unwrap(),
+                &Limits::default(),
+            )
+            .unwrap();
+            let e = verify_case(&c, Some(&key)).unwrap_err();
+            assert!(
+                e.to_string().contains("dev.sigstore.cosign/bundle")
+                    && e.to_string().contains("transparency-log entry"),
+                "{case}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_2021_rekord_entry_is_rejected_as_an_unsupported_entry_kind() {
+        let c = load("sigstore-rs-keyless-2021");
+        let e = verify_case(&c, None).unwrap_err();
+        assert_eq!(e.check(), Check::BundleFormat, "{e}");
+        assert!(e.to_string().contains("rekord"), "{e}");
+    }
+}

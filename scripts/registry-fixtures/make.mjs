@@ -34,7 +34,6 @@ const { MessageSignatureBundleBuilder, RekorWitness } = require('@sigstore/sign'
 const { bundleFromJSON, bundleToJSON } = require('@sigstore/bundle');
 const { TrustedRoot } = require('@sigstore/protobuf-specs');
 const { Verifier, toSignedEntity, toTrustMaterial } = require('@sigstore/verify');
-const canonicalize = require('canonicalize');
 if (!process.env.OCI_NODE_PATH) throw new Error('OCI_NODE_PATH unset: run make.sh');
 const ociRequire = createRequire(path.join(process.env.OCI_NODE_PATH, 'x.js'));
 const sigstoreOCI = ociRequire('@sigstore/oci');

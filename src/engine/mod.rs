@@ -170,8 +170,13 @@ async fn run(
     let image = request.reference.with_digest(digest.clone());
     report.image = Some(image.clone());
 
-    // 2. The manifest itself: proves the digest exists here, and tells index from image.
-    let manifest = client.manifest(&image, deadline).await?;
+    // 2. The manifest itself (proves the digest exists here, tells index from image) and the
+    //    evidence for the digest, concurrently: on a registry the cost is round trips.
+    let (manifest, discovery) = tokio::join!(
+        client.manifest(&image, deadline),
+        discover(client, &image, &request.discovery, deadline)
+    );
+    let manifest = manifest?;
     let parsed = parse_manifest(
         &manifest.bytes,
         manifest.content_type.as_deref(),
@@ -183,8 +188,8 @@ async fn run(
         detail: e.to_string(),
     })?;
 
-    // 3. Evidence for the digest, then judgement.
-    let discovery = discover(client, &image, &request.discovery, deadline).await?;
+    // 3. Judgement.
+    let discovery = discovery?;
     report.notes.extend(discovery.notes.iter().cloned());
     let judged = judge(&discovery, &image, &digest, trust, request, now, limits);
     report.signatures = judged.signatures;

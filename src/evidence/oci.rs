@@ -124,7 +124,7 @@ pub struct ImageIndex {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Manifest {
     /// A single image (or artifact).
-    Image(ImageManifest),
+    Image(Box<ImageManifest>),
     /// An index of manifests.
     Index(ImageIndex),
 }
@@ -193,7 +193,7 @@ pub fn parse_manifest(
             MAX_DESCRIPTORS,
             m.layers.len(),
         )?;
-        Ok(Manifest::Image(m))
+        Ok(Manifest::Image(Box::new(m)))
     }
 }
 

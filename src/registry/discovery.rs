@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::future::try_join_all;
 use serde::Serialize;
 
 use super::{Deadline, RegistryClient, RegistryError};
@@ -149,6 +150,9 @@ pub struct Discovery {
 
 /// Discovers all evidence for `image`, which must be digest-pinned.
 ///
+/// The four places are searched concurrently, and each one's blobs are fetched concurrently (the
+/// client's concurrency limit bounds it): on a registry the cost is round trips, not bytes.
+///
 /// # Errors
 /// Registry failures other than not-found; more referrers or items than the limits.
 pub async fn discover(
@@ -168,95 +172,159 @@ pub async fn discover(
         None => subject.clone(),
     };
     let tag_base = format!("{}-{}", digest.algorithm().name(), digest.hex());
-    let mut discovery = Discovery {
-        image: subject.clone(),
-        items: Vec::new(),
-        referrers: None,
-        looked_at: vec![
-            format!("referrers of {}", subject),
-            format!("{}:{tag_base}.sig", sig_repo.name()),
-            format!("{}:{tag_base}.att", sig_repo.name()),
-            format!("{}:{tag_base}.sbom", sig_repo.name()),
-        ],
-        notes: Vec::new(),
-    };
-
     let (sig_tag, att_tag, sbom_tag) = (
         format!("{tag_base}.sig"),
         format!("{tag_base}.att"),
         format!("{tag_base}.sbom"),
     );
+    let looked_at = vec![
+        format!("referrers of {subject}"),
+        format!("{}:{sig_tag}", sig_repo.name()),
+        format!("{}:{att_tag}", sig_repo.name()),
+        format!("{}:{sbom_tag}", sig_repo.name()),
+    ];
+
     let (referrers, sig, att, sbom) = tokio::join!(
-        referrers_of(client, &subject, &digest, &tag_base, deadline),
-        cosign_tag(client, &sig_repo, &sig_tag, deadline),
-        cosign_tag(client, &sig_repo, &att_tag, deadline),
-        cosign_tag(client, &sig_repo, &sbom_tag, deadline),
+        referrer_evidence(client, &subject, &digest, &tag_base, options, deadline),
+        tag_evidence(
+            client,
+            &sig_repo,
+            &sig_tag,
+            CosignTagKind::Sig,
+            options,
+            deadline
+        ),
+        tag_evidence(
+            client,
+            &sig_repo,
+            &att_tag,
+            CosignTagKind::Att,
+            options,
+            deadline
+        ),
+        tag_evidence(
+            client,
+            &sig_repo,
+            &sbom_tag,
+            CosignTagKind::Sbom,
+            options,
+            deadline
+        ),
     );
-
-    // cosign tags: each layer is one piece of evidence.
-    for (found, kind_of) in [
-        (sig?, CosignTagKind::Sig),
-        (att?, CosignTagKind::Att),
-        (sbom?, CosignTagKind::Sbom),
-    ] {
-        let Some((tag, manifest_digest, manifest)) = found else {
-            continue;
-        };
-        if manifest.layers.len() > options.max_layers_per_manifest {
-            return Err(RegistryError::TooMany {
-                what: format!("layers in {}:{tag}", sig_repo.name()),
-                found: manifest.layers.len(),
-                max: options.max_layers_per_manifest,
-            });
-        }
-        for layer in &manifest.layers {
-            let kind = match (kind_of, layer.media_type.as_str()) {
-                (CosignTagKind::Sig, SIMPLE_SIGNING_MEDIA_TYPE) => EvidenceKind::CosignSignature,
-                (CosignTagKind::Att, DSSE_MEDIA_TYPE) => EvidenceKind::CosignAttestation,
-                (CosignTagKind::Sbom, _) => EvidenceKind::CosignSbom,
-                (_, other) => {
-                    discovery.notes.push(format!(
-                        "{}:{tag} has a layer of media type {other:?}, ignored",
-                        sig_repo.name()
-                    ));
-                    continue;
-                }
-            };
-            push_item(
-                client,
-                &mut discovery,
-                options,
-                &sig_repo,
-                layer,
-                kind,
-                None,
-                &manifest_digest,
-                FoundVia::CosignTag { tag: tag.clone() },
-                deadline,
-            )
-            .await?;
-        }
+    // Tags first (the order people know), then referrers.
+    let (via, referrer_items, referrer_notes) = referrers?;
+    let mut items = Vec::new();
+    let mut notes = Vec::new();
+    for (branch_items, branch_notes) in [sig?, att?, sbom?] {
+        items.extend(branch_items);
+        notes.extend(branch_notes);
     }
+    items.extend(referrer_items);
+    notes.extend(referrer_notes);
+    if items.len() > options.max_items {
+        return Err(RegistryError::TooMany {
+            what: format!("evidence items for {subject}"),
+            found: items.len(),
+            max: options.max_items,
+        });
+    }
+    Ok(Discovery {
+        image: subject,
+        items,
+        referrers: via,
+        looked_at,
+        notes,
+    })
+}
 
-    // Referrers: each referrer manifest must name the image as its subject.
-    if let Some((via, index)) = referrers? {
-        discovery.referrers = Some(via.clone());
-        if index.len() > options.max_referrers {
-            return Err(RegistryError::TooMany {
-                what: format!("referrers of {subject}"),
-                found: index.len(),
-                max: options.max_referrers,
-            });
-        }
-        for entry in index {
+/// The evidence of one cosign tag (`.sig`, `.att`, `.sbom`), blobs fetched.
+async fn tag_evidence(
+    client: &RegistryClient,
+    repo: &ImageRef,
+    tag: &str,
+    kind_of: CosignTagKind,
+    options: &DiscoveryOptions,
+    deadline: &Deadline,
+) -> Result<(Vec<EvidenceItem>, Vec<String>), RegistryError> {
+    let mut notes = Vec::new();
+    let Some((tag, manifest_digest, manifest)) = cosign_tag(client, repo, tag, deadline).await?
+    else {
+        return Ok((Vec::new(), notes));
+    };
+    if manifest.layers.len() > options.max_layers_per_manifest {
+        return Err(RegistryError::TooMany {
+            what: format!("layers in {}:{tag}", repo.name()),
+            found: manifest.layers.len(),
+            max: options.max_layers_per_manifest,
+        });
+    }
+    let mut wanted = Vec::new();
+    for layer in &manifest.layers {
+        let kind = match (kind_of, layer.media_type.as_str()) {
+            (CosignTagKind::Sig, SIMPLE_SIGNING_MEDIA_TYPE) => EvidenceKind::CosignSignature,
+            (CosignTagKind::Att, DSSE_MEDIA_TYPE) => EvidenceKind::CosignAttestation,
+            (CosignTagKind::Sbom, _) => EvidenceKind::CosignSbom,
+            (_, other) => {
+                notes.push(format!(
+                    "{}:{tag} has a layer of media type {other:?}, ignored",
+                    repo.name()
+                ));
+                continue;
+            }
+        };
+        wanted.push((layer, kind));
+    }
+    let found = FoundVia::CosignTag { tag: tag.clone() };
+    let items = try_join_all(wanted.into_iter().map(|(layer, kind)| {
+        fetch_item(
+            client,
+            repo,
+            layer,
+            kind,
+            None,
+            &manifest_digest,
+            found.clone(),
+            deadline,
+        )
+    }))
+    .await?;
+    Ok((items, notes))
+}
+
+/// The evidence listed by the referrers API or tag schema, referrer manifests and blobs fetched.
+async fn referrer_evidence(
+    client: &RegistryClient,
+    subject: &ImageRef,
+    digest: &Digest,
+    tag_base: &str,
+    options: &DiscoveryOptions,
+    deadline: &Deadline,
+) -> Result<(Option<FoundVia>, Vec<EvidenceItem>, Vec<String>), RegistryError> {
+    let Some((via, index)) = referrers_of(client, subject, digest, tag_base, deadline).await?
+    else {
+        return Ok((None, Vec::new(), Vec::new()));
+    };
+    if index.len() > options.max_referrers {
+        return Err(RegistryError::TooMany {
+            what: format!("referrers of {subject}"),
+            found: index.len(),
+            max: options.max_referrers,
+        });
+    }
+    let per_referrer = index.into_iter().map(|entry| {
+        let via = via.clone();
+        async move {
             let artifact_type = entry.artifact_type.clone().unwrap_or_default();
             let kind = classify(&artifact_type);
             if kind == EvidenceKind::Other {
-                discovery.items.push(listed_only(&subject, &entry, &via));
-                continue;
+                return Ok::<_, RegistryError>((
+                    vec![listed_only(subject, &entry, &via)],
+                    Vec::new(),
+                ));
             }
-            let referrer = subject.with_digest(entry.digest.clone());
-            let fetched = client.manifest(&referrer, deadline).await?;
+            let fetched = client
+                .manifest(&subject.with_digest(entry.digest.clone()), deadline)
+                .await?;
             let manifest = match parse_manifest(
                 &fetched.bytes,
                 fetched.content_type.as_deref(),
@@ -264,38 +332,41 @@ pub async fn discover(
             ) {
                 Ok(Manifest::Image(m)) => m,
                 Ok(Manifest::Index(_)) | Err(_) => {
-                    discovery.notes.push(format!(
-                        "referrer {} is not an image manifest, ignored",
-                        entry.digest
+                    return Ok((
+                        Vec::new(),
+                        vec![format!(
+                            "referrer {} is not an image manifest, ignored",
+                            entry.digest
+                        )],
                     ));
-                    continue;
                 }
             };
-            if manifest.subject.as_ref().map(|s| &s.digest) != Some(&digest) {
-                discovery.notes.push(format!(
-                    "referrer {} names subject {}, not {digest}: ignored",
-                    entry.digest,
-                    manifest
-                        .subject
-                        .as_ref()
-                        .map_or("none".to_owned(), |s| s.digest.to_string())
+            if manifest.subject.as_ref().map(|s| &s.digest) != Some(digest) {
+                let named = manifest
+                    .subject
+                    .as_ref()
+                    .map_or("none".to_owned(), |s| s.digest.to_string());
+                return Ok((
+                    Vec::new(),
+                    vec![format!(
+                        "referrer {} names subject {named}, not {digest}: ignored",
+                        entry.digest
+                    )],
                 ));
-                continue;
             }
             let layers: Vec<&Descriptor> = match kind {
                 EvidenceKind::CosignSignature => manifest
                     .layers
                     .iter()
                     .filter(|l| l.media_type == SIMPLE_SIGNING_MEDIA_TYPE)
+                    .take(options.max_layers_per_manifest)
                     .collect(),
                 _ => manifest.layers.iter().take(1).collect(),
             };
-            for layer in layers {
-                push_item(
+            let items = try_join_all(layers.into_iter().map(|layer| {
+                fetch_item(
                     client,
-                    &mut discovery,
-                    options,
-                    &subject,
+                    subject,
                     layer,
                     kind,
                     Some(artifact_type.clone()),
@@ -303,11 +374,18 @@ pub async fn discover(
                     via.clone(),
                     deadline,
                 )
-                .await?;
-            }
+            }))
+            .await?;
+            Ok((items, Vec::new()))
         }
+    });
+    let mut items = Vec::new();
+    let mut notes = Vec::new();
+    for (i, n) in try_join_all(per_referrer).await? {
+        items.extend(i);
+        notes.extend(n);
     }
-    Ok(discovery)
+    Ok((Some(via), items, notes))
 }
 
 #[derive(Clone, Copy)]
@@ -345,10 +423,8 @@ fn listed_only(subject: &ImageRef, entry: &Descriptor, via: &FoundVia) -> Eviden
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn push_item(
+async fn fetch_item(
     client: &RegistryClient,
-    discovery: &mut Discovery,
-    options: &DiscoveryOptions,
     repo: &ImageRef,
     layer: &Descriptor,
     kind: EvidenceKind,
@@ -356,14 +432,7 @@ async fn push_item(
     manifest_digest: &Digest,
     found: FoundVia,
     deadline: &Deadline,
-) -> Result<(), RegistryError> {
-    if discovery.items.len() >= options.max_items {
-        return Err(RegistryError::TooMany {
-            what: format!("evidence items for {}", discovery.image),
-            found: discovery.items.len() + 1,
-            max: options.max_items,
-        });
-    }
+) -> Result<EvidenceItem, RegistryError> {
     if layer.size > client.config().max_blob_bytes {
         return Err(RegistryError::TooLarge {
             what: format!("evidence layer {}", layer.digest),
@@ -380,7 +449,7 @@ async fn push_item(
             deadline,
         )
         .await?;
-    discovery.items.push(EvidenceItem {
+    Ok(EvidenceItem {
         kind,
         media_type: layer.media_type.clone(),
         artifact_type,
@@ -391,8 +460,7 @@ async fn push_item(
         found,
         annotations: layer.annotations.clone(),
         content: blob.bytes,
-    });
-    Ok(())
+    })
 }
 
 /// The referrers index entries, from the API or the tag schema; `None` if neither exists.
@@ -457,7 +525,7 @@ async fn cosign_tag(
         fetched.content_type.as_deref(),
         crate::Limits::default().max_json_depth,
     ) {
-        Ok(Manifest::Image(m)) => Ok(Some((tag.to_owned(), fetched.digest, m))),
+        Ok(Manifest::Image(m)) => Ok(Some((tag.to_owned(), fetched.digest, *m))),
         Ok(Manifest::Index(_)) => Err(RegistryError::Malformed {
             what: format!("cosign tag {tag}"),
             url: fetched.url,

@@ -13,9 +13,7 @@ use crate::evidence::parse_bundle;
 use crate::limits::Limits;
 use crate::policy::IdentityPolicy;
 use crate::reference::{Digest, ImageRef};
-use crate::registry::discovery::{
-    Discovery, DiscoveryOptions, EvidenceItem, EvidenceKind, discover,
-};
+use crate::registry::discovery::{Discovery, DiscoveryOptions, EvidenceKind, discover};
 use crate::registry::{Deadline, RegistryClient, RegistryError};
 use crate::trust::{StaticKey, TrustRoot};
 use crate::verdict::{
@@ -95,8 +93,304 @@ impl PredicateRequirement {
     }
 }
 
-/// Verifies an image against its registry evidence. Never panics on registry input; every
-/// failure is in the returned report.
+/// Everything found and cryptographically checked for one image: the facts, before judgement.
+#[derive(Debug, Clone)]
+pub struct Collected {
+    /// The reference as given (tag kept: the GitOps rules judge it).
+    pub reference: ImageRef,
+    /// The digest-pinned image.
+    pub image: ImageRef,
+    /// The tag the digest was resolved from.
+    pub resolved_from_tag: Option<String>,
+    /// Whether the manifest is an index.
+    pub is_index: bool,
+    /// The evidence of the image itself.
+    pub items: Vec<Checked>,
+    /// Per platform, when requested for an index.
+    pub platforms: Vec<PlatformCollected>,
+    /// Discovery notes.
+    pub notes: Vec<String>,
+    /// What was looked at (for "nothing found" messages).
+    pub looked_at: Vec<String>,
+}
+
+/// The evidence of one platform manifest.
+#[derive(Debug, Clone)]
+pub struct PlatformCollected {
+    /// `os/arch[/variant]`.
+    pub platform: String,
+    /// Its digest.
+    pub digest: Digest,
+    /// Its evidence.
+    pub items: Vec<Checked>,
+    /// What was looked at.
+    pub looked_at: Vec<String>,
+}
+
+/// What a piece of evidence is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A signature over the digest.
+    Signature,
+    /// An attestation about the digest.
+    Attestation,
+    /// An unsigned SBOM document.
+    Sbom,
+    /// Something else (listed only).
+    Other,
+}
+
+/// One piece of evidence and the result of verifying it (`None` for unsigned documents).
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The evidence.
+    pub evidence: EvidenceRef,
+    /// Its role.
+    pub role: Role,
+    /// Verification result: facts, or the failed check.
+    pub result: Option<Result<VerifiedFacts, VerifyError>>,
+}
+
+/// Why collection could not finish: the verdict is an error, never an allow.
+#[derive(Debug, Clone)]
+pub struct CollectError {
+    /// The digest-pinned image, when known.
+    pub image: Option<ImageRef>,
+    /// The tag resolved, if any.
+    pub resolved_from_tag: Option<String>,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// Resolves, discovers and verifies every piece of evidence for `reference`.
+///
+/// `keys`: static keys to try on evidence that carries no certificate.
+///
+/// # Errors
+/// [`CollectError`] for registry failures, limits, the deadline, or a tag without `resolve`.
+#[allow(clippy::too_many_arguments)]
+pub async fn collect(
+    client: &RegistryClient,
+    trust: &TrustRoot,
+    reference: &ImageRef,
+    resolve: bool,
+    keys: &[StaticKey],
+    platforms: bool,
+    discovery_options: &DiscoveryOptions,
+    deadline: Duration,
+    now: jiff::Timestamp,
+    limits: &Limits,
+) -> Result<Collected, CollectError> {
+    let deadline = Deadline::after(deadline);
+    let mut resolved_from_tag = None;
+    let err = |image: Option<ImageRef>, tag: &Option<String>, e: RegistryError| CollectError {
+        image,
+        resolved_from_tag: tag.clone(),
+        reason: e.to_string(),
+    };
+    // 1. A digest: given, or resolved once (a tag that moves later does not matter).
+    let digest = match (reference.digest(), resolve) {
+        (Some(d), _) => d.clone(),
+        (None, true) => {
+            let d = client
+                .resolve(reference, &deadline)
+                .await
+                .map_err(|e| err(None, &None, e))?;
+            resolved_from_tag = Some(reference.tag().unwrap_or("latest").to_owned());
+            d
+        }
+        (None, false) => {
+            return Err(CollectError {
+                image: None,
+                resolved_from_tag: None,
+                reason: format!(
+                    "{reference} is not digest-pinned: pass repo@sha256:<digest>, or --resolve to verify the digest the tag points to now"
+                ),
+            });
+        }
+    };
+    let image = reference.with_digest(digest.clone());
+    let fail = |e: RegistryError| err(Some(image.clone()), &resolved_from_tag, e);
+
+    // 2. The manifest (exists here; index or image) and the evidence, concurrently.
+    let (manifest, discovery) = tokio::join!(
+        client.manifest(&image, &deadline),
+        discover(client, &image, discovery_options, &deadline)
+    );
+    let manifest = manifest.map_err(fail)?;
+    let discovery = discovery.map_err(fail)?;
+    let parsed = parse_manifest(
+        &manifest.bytes,
+        manifest.content_type.as_deref(),
+        limits.max_json_depth,
+    )
+    .map_err(|e| {
+        fail(RegistryError::Malformed {
+            what: "image manifest".into(),
+            url: manifest.url.clone(),
+            detail: e.to_string(),
+        })
+    })?;
+    let mut collected = Collected {
+        reference: reference.clone(),
+        image: image.clone(),
+        resolved_from_tag: resolved_from_tag.clone(),
+        is_index: matches!(parsed, Manifest::Index(_)),
+        items: check_all(&discovery, &image, &digest, trust, keys, now, limits),
+        platforms: Vec::new(),
+        notes: discovery.notes.clone(),
+        looked_at: discovery.looked_at.clone(),
+    };
+
+    // 3. Platforms of an index, on request.
+    if let (Manifest::Index(index), true) = (parsed, platforms) {
+        let mut seen = BTreeSet::from([digest.clone()]);
+        for entry in &index.manifests {
+            if !seen.insert(entry.digest.clone()) {
+                collected.notes.push(format!(
+                    "index lists {} more than once (or itself): checked once",
+                    entry.digest
+                ));
+                continue;
+            }
+            let platform = entry
+                .platform
+                .as_ref()
+                .map_or_else(|| "unknown".to_owned(), ToString::to_string);
+            if platform == "unknown/unknown" {
+                // buildx attestation manifests carry this platform: not runnable images.
+                continue;
+            }
+            let p_image = image.with_digest(entry.digest.clone());
+            let d = discover(client, &p_image, discovery_options, &deadline)
+                .await
+                .map_err(fail)?;
+            collected.notes.extend(d.notes.iter().cloned());
+            collected.platforms.push(PlatformCollected {
+                platform,
+                digest: entry.digest.clone(),
+                items: check_all(&d, &p_image, &entry.digest, trust, keys, now, limits),
+                looked_at: d.looked_at.clone(),
+            });
+        }
+    }
+    Ok(collected)
+}
+
+/// Verifies every piece of evidence found. Pure: no I/O.
+fn check_all(
+    discovery: &Discovery,
+    image: &ImageRef,
+    digest: &Digest,
+    trust: &TrustRoot,
+    keys: &[StaticKey],
+    now: jiff::Timestamp,
+    limits: &Limits,
+) -> Vec<Checked> {
+    discovery
+        .items
+        .iter()
+        .map(|item| {
+            let evidence = EvidenceRef::from(item);
+            match item.kind {
+                EvidenceKind::CosignSignature | EvidenceKind::CosignAttestation => {
+                    let keyless = item
+                        .annotations
+                        .get(crate::evidence::cosign::ANNOTATION_CERTIFICATE)
+                        .is_some_and(|c| !c.is_empty());
+                    let attempt = |key: Option<&StaticKey>| {
+                        layer_to_bundle(
+                            &item.media_type,
+                            &item.annotations,
+                            &item.content,
+                            key.is_some(),
+                            limits,
+                        )
+                        .map_err(VerifyError::from)
+                        .and_then(|layer| {
+                            verify_cosign_layer(&layer, image, digest, trust, key, now, limits)
+                                .map(|c| c.facts)
+                        })
+                    };
+                    let result = if keyless || keys.is_empty() {
+                        attempt(None)
+                    } else {
+                        first_ok(keys.iter().map(|k| attempt(Some(k))))
+                    };
+                    let role = if item.kind == EvidenceKind::CosignSignature {
+                        Role::Signature
+                    } else {
+                        Role::Attestation
+                    };
+                    Checked {
+                        evidence,
+                        role,
+                        result: Some(result),
+                    }
+                }
+                EvidenceKind::SigstoreBundle => {
+                    let result = parse_bundle(&item.content, limits)
+                        .map_err(VerifyError::from)
+                        .and_then(|b| {
+                            if b.public_key_hint().is_some() && !keys.is_empty() {
+                                first_ok(keys.iter().map(|k| {
+                                    verify_attached_bundle(&b, digest, trust, Some(k), now, limits)
+                                }))
+                            } else {
+                                verify_attached_bundle(&b, digest, trust, None, now, limits)
+                            }
+                        });
+                    let role = match &result {
+                        Ok(facts)
+                            if facts
+                                .statement()
+                                .is_none_or(|s| s.predicate_type == COSIGN_SIGN_PREDICATE) =>
+                        {
+                            Role::Signature
+                        }
+                        _ => Role::Attestation,
+                    };
+                    Checked {
+                        evidence,
+                        role,
+                        result: Some(result),
+                    }
+                }
+                EvidenceKind::CosignSbom | EvidenceKind::Sbom => Checked {
+                    evidence,
+                    role: Role::Sbom,
+                    result: None,
+                },
+                EvidenceKind::Other => Checked {
+                    evidence,
+                    role: Role::Other,
+                    result: None,
+                },
+            }
+        })
+        .collect()
+}
+
+/// The first success, else the last failure.
+fn first_ok(
+    attempts: impl Iterator<Item = Result<VerifiedFacts, VerifyError>>,
+) -> Result<VerifiedFacts, VerifyError> {
+    let mut last = Err(VerifyError::Failed {
+        check: crate::verify::Check::VerificationMaterial,
+        detail: "no key to try".into(),
+    });
+    for a in attempts {
+        if a.is_ok() {
+            return a;
+        }
+        last = a;
+    }
+    last
+}
+
+/// Verifies an image against its registry evidence with the command-line identity policy (or
+/// key). Never panics on registry input; every failure is in the returned report.
 pub async fn verify_image(
     client: &RegistryClient,
     trust: &TrustRoot,
@@ -105,7 +399,20 @@ pub async fn verify_image(
     limits: &Limits,
 ) -> ImageVerification {
     let start = client.request_count();
-    let deadline = Deadline::after(request.deadline);
+    let keys: Vec<StaticKey> = request.key.iter().cloned().collect();
+    let collected = collect(
+        client,
+        trust,
+        &request.reference,
+        request.resolve,
+        &keys,
+        request.platforms,
+        &request.discovery,
+        request.deadline,
+        now,
+        limits,
+    )
+    .await;
     let mut report = ImageVerification {
         media_type: IMAGE_VERIFICATION_MEDIA_TYPE,
         custody_version: crate::VERSION,
@@ -128,131 +435,53 @@ pub async fn verify_image(
             content_hash: trust.content_hash().clone(),
         },
     };
-    if let Err(e) = run(client, trust, request, now, limits, &deadline, &mut report).await {
-        report.outcome = Outcome::Error;
-        report.reasons.push(e.to_string());
-    }
-    report.http_requests = client.request_count().saturating_sub(start);
-    report
-}
-
-async fn run(
-    client: &RegistryClient,
-    trust: &TrustRoot,
-    request: &ImageRequest,
-    now: jiff::Timestamp,
-    limits: &Limits,
-    deadline: &Deadline,
-    report: &mut ImageVerification,
-) -> Result<(), RegistryError> {
-    // 1. A digest: given, or resolved once (a tag that moves later does not matter: everything
-    //    below uses this digest).
-    let digest = match (request.reference.digest(), request.resolve) {
-        (Some(d), _) => d.clone(),
-        (None, true) => {
-            let d = client.resolve(&request.reference, deadline).await?;
-            report.resolved_from_tag = request
-                .reference
-                .tag()
-                .map(str::to_owned)
-                .or(Some("latest".into()));
-            d
+    match collected {
+        Err(e) => {
+            report.image = e.image;
+            report.resolved_from_tag = e.resolved_from_tag;
+            report.reasons.push(e.reason);
         }
-        (None, false) => {
-            report.outcome = Outcome::Error;
-            report.reasons.push(format!(
-                "{} is not digest-pinned: pass repo@sha256:<digest>, or --resolve to verify the digest the tag points to now",
-                request.reference
-            ));
-            return Ok(());
-        }
-    };
-    let image = request.reference.with_digest(digest.clone());
-    report.image = Some(image.clone());
-
-    // 2. The manifest itself (proves the digest exists here, tells index from image) and the
-    //    evidence for the digest, concurrently: on a registry the cost is round trips.
-    let (manifest, discovery) = tokio::join!(
-        client.manifest(&image, deadline),
-        discover(client, &image, &request.discovery, deadline)
-    );
-    let manifest = manifest?;
-    let parsed = parse_manifest(
-        &manifest.bytes,
-        manifest.content_type.as_deref(),
-        limits.max_json_depth,
-    )
-    .map_err(|e| RegistryError::Malformed {
-        what: "image manifest".into(),
-        url: manifest.url.clone(),
-        detail: e.to_string(),
-    })?;
-
-    // 3. Judgement.
-    let discovery = discovery?;
-    report.notes.extend(discovery.notes.iter().cloned());
-    let judged = judge(&discovery, &image, &digest, trust, request, now, limits);
-    report.signatures = judged.signatures;
-    report.attestations = judged.attestations;
-    report.sboms = judged.sboms;
-    report.other = judged.other;
-    report.outcome = judged.outcome;
-    report.reasons = judged.reasons;
-
-    // 4. Platforms of an index, on request.
-    if let Manifest::Index(index) = parsed {
-        report.is_index = true;
-        if request.platforms {
-            let mut seen = BTreeSet::from([digest.clone()]);
-            for entry in &index.manifests {
-                if !seen.insert(entry.digest.clone()) {
-                    report.notes.push(format!(
-                        "index lists {} more than once (or itself): checked once",
-                        entry.digest
-                    ));
-                    continue;
-                }
-                let platform = entry
-                    .platform
-                    .as_ref()
-                    .map_or_else(|| "unknown".to_owned(), ToString::to_string);
-                if platform == "unknown/unknown" {
-                    // Attestation manifests (buildx) carry this platform: not runnable images.
-                    continue;
-                }
-                let p_image = image.with_digest(entry.digest.clone());
-                let p_discovery = discover(client, &p_image, &request.discovery, deadline).await?;
-                let p = judge(
-                    &p_discovery,
-                    &p_image,
-                    &entry.digest,
-                    trust,
+        Ok(c) => {
+            report.image = Some(c.image.clone());
+            report.resolved_from_tag = c.resolved_from_tag.clone();
+            report.is_index = c.is_index;
+            report.notes = c.notes.clone();
+            let j = judge(&c.items, &c.image, &c.looked_at, request);
+            report.outcome = j.outcome;
+            report.reasons = j.reasons;
+            report.signatures = j.signatures;
+            report.attestations = j.attestations;
+            report.sboms = j.sboms;
+            report.other = j.other;
+            for p in &c.platforms {
+                let pj = judge(
+                    &p.items,
+                    &c.image.with_digest(p.digest.clone()),
+                    &p.looked_at,
                     request,
-                    now,
-                    limits,
                 );
-                report.notes.extend(p_discovery.notes.iter().cloned());
-                if p.outcome != Outcome::Verified && report.outcome == Outcome::Verified {
-                    report.outcome = p.outcome;
-                }
-                if p.outcome != Outcome::Verified {
+                if pj.outcome != Outcome::Verified {
                     report.reasons.push(format!(
-                        "platform {platform} ({}) is not verified",
-                        entry.digest
+                        "platform {} ({}) is not verified",
+                        p.platform, p.digest
                     ));
+                    if report.outcome == Outcome::Verified {
+                        report.outcome = pj.outcome;
+                    }
                 }
                 report.platforms.push(PlatformVerification {
-                    platform,
-                    digest: entry.digest.clone(),
-                    outcome: p.outcome,
-                    reasons: p.reasons,
-                    signatures: p.signatures,
-                    attestations: p.attestations,
+                    platform: p.platform.clone(),
+                    digest: p.digest.clone(),
+                    outcome: pj.outcome,
+                    reasons: pj.reasons,
+                    signatures: pj.signatures,
+                    attestations: pj.attestations,
                 });
             }
         }
     }
-    Ok(())
+    report.http_requests = client.request_count().saturating_sub(start);
+    report
 }
 
 struct Judged {
@@ -264,20 +493,17 @@ struct Judged {
     other: Vec<EvidenceRef>,
 }
 
-/// Verifies every piece of evidence and decides. Pure: no I/O.
+/// Judges checked evidence against the command-line identity policy. Pure.
 ///
 /// Verified iff at least one signature or attestation is accepted (verified, names this digest,
 /// signed by the policy's identity or the key), and every required predicate type has an
 /// accepted attestation. A verified attestation counts as a signature over the digest: its
 /// statement's subject is the digest and the trusted identity signed it.
 fn judge(
-    discovery: &Discovery,
+    items: &[Checked],
     image: &ImageRef,
-    digest: &Digest,
-    trust: &TrustRoot,
+    looked_at: &[String],
     request: &ImageRequest,
-    now: jiff::Timestamp,
-    limits: &Limits,
 ) -> Judged {
     let mut j = Judged {
         outcome: Outcome::Rejected,
@@ -287,52 +513,18 @@ fn judge(
         sboms: Vec::new(),
         other: Vec::new(),
     };
-    let key = request.key.as_ref();
-    for item in &discovery.items {
-        match item.kind {
-            EvidenceKind::CosignSignature | EvidenceKind::CosignAttestation => {
-                let result = layer_to_bundle(
-                    &item.media_type,
-                    &item.annotations,
-                    &item.content,
-                    key.is_some(),
-                    limits,
-                )
-                .map_err(VerifyError::from)
-                .and_then(|layer| {
-                    verify_cosign_layer(&layer, image, digest, trust, key, now, limits)
-                        .map(|c| c.facts)
-                });
-                let check = check_of(item, result, request);
-                if item.kind == EvidenceKind::CosignSignature {
-                    j.signatures.push(check);
-                } else {
-                    j.attestations.push(check);
-                }
+    for item in items {
+        match (item.role, &item.result) {
+            (Role::Signature, Some(r)) => j.signatures.push(check_of(&item.evidence, r, request)),
+            (Role::Attestation, Some(r)) => {
+                j.attestations.push(check_of(&item.evidence, r, request))
             }
-            EvidenceKind::SigstoreBundle => {
-                let result = parse_bundle(&item.content, limits)
-                    .map_err(VerifyError::from)
-                    .and_then(|b| verify_attached_bundle(&b, digest, trust, key, now, limits));
-                let is_attestation = match &result {
-                    Ok(facts) => facts
-                        .statement()
-                        .is_some_and(|s| s.predicate_type != COSIGN_SIGN_PREDICATE),
-                    Err(_) => true,
-                };
-                let check = check_of(item, result, request);
-                if is_attestation {
-                    j.attestations.push(check);
-                } else {
-                    j.signatures.push(check);
-                }
-            }
-            EvidenceKind::CosignSbom | EvidenceKind::Sbom => j.sboms.push(EvidenceRef::from(item)),
-            EvidenceKind::Other => j.other.push(EvidenceRef::from(item)),
+            (Role::Sbom, _) => j.sboms.push(item.evidence.clone()),
+            _ => j.other.push(item.evidence.clone()),
         }
     }
-
-    let signer_kind = if key.is_some() {
+    let digest = image.digest().map(ToString::to_string).unwrap_or_default();
+    let signer_kind = if request.key.is_some() {
         "the given key"
     } else {
         "the identity policy"
@@ -345,7 +537,7 @@ fn judge(
     if j.signatures.is_empty() && j.attestations.is_empty() {
         j.reasons.push(format!(
             "no signatures or attestations found for {digest} (looked at: {})",
-            discovery.looked_at.join(", ")
+            looked_at.join(", ")
         ));
     } else if !accepted_any {
         j.reasons.push(format!(
@@ -354,7 +546,6 @@ fn judge(
             j.attestations.len()
         ));
     }
-    let mut missing = Vec::new();
     for req in &request.required_predicate_types {
         let ok = j.attestations.iter().any(|c| {
             c.accepted
@@ -368,7 +559,7 @@ fn judge(
                 .iter()
                 .filter_map(|c| c.predicate_type.clone())
                 .collect();
-            missing.push(format!(
+            j.reasons.push(format!(
                 "no accepted attestation of type {} ({}); attestations found: {}",
                 req.name,
                 req.uris.join(" or "),
@@ -380,7 +571,6 @@ fn judge(
             ));
         }
     }
-    j.reasons.extend(missing);
     if j.reasons.is_empty() && accepted_any {
         j.outcome = Outcome::Verified;
     }
@@ -389,12 +579,12 @@ fn judge(
 
 /// Turns one verification result into a reported check, applying the identity policy.
 fn check_of(
-    item: &EvidenceItem,
-    result: Result<VerifiedFacts, VerifyError>,
+    evidence: &EvidenceRef,
+    result: &Result<VerifiedFacts, VerifyError>,
     request: &ImageRequest,
 ) -> EvidenceCheck {
     let mut check = EvidenceCheck {
-        evidence: EvidenceRef::from(item),
+        evidence: evidence.clone(),
         accepted: false,
         signer: None,
         issuer: None,
@@ -421,10 +611,13 @@ fn check_of(
             check.predicate_type = facts.statement().map(|s| s.predicate_type.clone());
             check.log_index = facts.log_entries().first().map(|e| e.log_index);
             check.signed_at = facts.timestamps().iter().map(|t| t.time.clone()).min();
-            if request.key.is_some() {
-                check.accepted = true;
-            } else {
-                match request.identity.evaluate(&facts) {
+            let key_ok = |k: &StaticKey| matches!(facts.signer(), Signer::Key { key_digest, .. } if key_digest == k.content_hash());
+            match &request.key {
+                Some(k) if key_ok(k) => check.accepted = true,
+                Some(_) => {
+                    check.reason = Some("verified with another key than the one given".into())
+                }
+                None => match request.identity.evaluate(facts) {
                     Ok(()) => check.accepted = true,
                     Err(m) => {
                         check.reason = Some(
@@ -432,7 +625,7 @@ fn check_of(
                         );
                         check.mismatches = m;
                     }
-                }
+                },
             }
         }
     }

@@ -4,6 +4,7 @@
 //! Exit status: 0 verified, 1 rejected (a judgement), 2 usage or input error (could not decide).
 
 mod identity;
+mod policy;
 mod registry_args;
 mod trust_root;
 mod verify_bundle;
@@ -42,6 +43,9 @@ enum Command {
     Evidence(verify_image::EvidenceArgs),
     /// Show what a trust root trusts, with validity windows and its content hash.
     TrustRoot(trust_root::Args),
+    /// Trust policies: lint, test, explain, schema.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// Output format.
@@ -50,8 +54,10 @@ pub enum Output {
     /// Human-readable text.
     #[default]
     Text,
-    /// JSON (documented in docs/verification.md).
+    /// JSON (documented in docs/).
     Json,
+    /// SARIF 2.1.0 (policy verdicts; other commands print JSON).
+    Sarif,
 }
 
 /// Runs the CLI with the given arguments (the first is the program name).
@@ -69,6 +75,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Verify(args) => verify_image::run_verify(*args),
         Command::Evidence(args) => verify_image::run_evidence(args),
         Command::TrustRoot(args) => trust_root::run(args),
+        Command::Policy(cmd) => policy::run(cmd),
     };
     ExitCode::from(code)
 }

@@ -52,7 +52,9 @@ pub(super) fn run(args: Args) -> u8 {
     };
     let summary = root.summary();
     match args.output {
-        Output::Json => out(&serde_json::to_string_pretty(&summary).unwrap_or_default()),
+        Output::Json | Output::Sarif => {
+            out(&serde_json::to_string_pretty(&summary).unwrap_or_default())
+        }
         Output::Text => {
             let mut s = format!(
                 "trust root {}\ncontent hash {}\n",

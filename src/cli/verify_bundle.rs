@@ -140,7 +140,7 @@ pub(super) fn run(args: Args) -> u8 {
     };
 
     match args.output {
-        Output::Json => out(&outcome.to_json()),
+        Output::Json | Output::Sarif => out(&outcome.to_json()),
         Output::Text if outcome.is_verified() => out(&outcome.to_text()),
         Output::Text => {}
     }

@@ -20,6 +20,12 @@ pub(super) struct VerifyArgs {
     /// Resolve a tag to the digest it points to now, verify that digest, and print it.
     #[arg(long)]
     resolve: bool,
+    /// Judge with this trust policy (YAML) instead of identity flags.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer", "certificate_oidc_issuer_regexp", "key", "types", "staging", "trusted_root"])]
+    policy: Option<PathBuf>,
+    /// The environment the image is for (selects policy rules).
+    #[arg(long, value_name = "ENV", requires = "policy")]
+    env: Option<String>,
     #[command(flatten)]
     identity: IdentityArgs,
     /// Require an attestation of this type: slsaprovenance, slsaprovenance1, slsaprovenance02,
@@ -50,6 +56,10 @@ pub(super) struct EvidenceArgs {
     /// Resolve a tag to the digest it points to now.
     #[arg(long)]
     resolve: bool,
+    /// Also save every piece of evidence (index + blobs) in this directory, for offline
+    /// `custody policy test` cases.
+    #[arg(long, value_name = "DIR")]
+    save: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Output format.
@@ -70,6 +80,29 @@ fn input_error(msg: &str) -> u8 {
 }
 
 pub(super) fn run_verify(args: VerifyArgs) -> u8 {
+    if let Some(policy_path) = &args.policy {
+        let result = (|| {
+            let reference: ImageRef = args
+                .image
+                .parse()
+                .map_err(|e| format!("{}: {e}", args.image))?;
+            let (policy, trust) = super::policy::load(policy_path)?;
+            super::policy::verify_with_policy(
+                &reference,
+                args.resolve,
+                args.platforms,
+                &policy,
+                &trust,
+                args.env.as_deref(),
+                &args.registry,
+                false,
+            )
+        })();
+        return match result {
+            Ok(v) => super::policy::finish(&v, args.output),
+            Err(e) => input_error(&e),
+        };
+    }
     let limits = Limits::default();
     let prepared = (|| -> Result<_, String> {
         let reference: ImageRef = args
@@ -106,7 +139,7 @@ pub(super) fn run_verify(args: VerifyArgs) -> u8 {
     };
     let report = rt.block_on(verify_image(&client, &trust, &request, now(), &limits));
     match args.output {
-        Output::Json => out(&report.to_json()),
+        Output::Json | Output::Sarif => out(&report.to_json()),
         Output::Text => {
             if report.outcome == Outcome::Verified {
                 out(&report.to_text());
@@ -173,18 +206,25 @@ pub(super) fn run_evidence(args: EvidenceArgs) -> u8 {
     match result {
         Err(e) => input_error(&e.to_string()),
         Ok(d) => {
+            if let Some(dir) = &args.save
+                && let Err(e) = save(dir, &d)
+            {
+                return input_error(&e);
+            }
             let items: Vec<EvidenceRef> = d.items.iter().map(EvidenceRef::from).collect();
             match args.output {
-                Output::Json => out(&serde_json::to_string_pretty(&serde_json::json!({
-                    "mediaType": "application/vnd.custody.evidence-list.v1+json",
-                    "image": d.image,
-                    "referrers": d.referrers,
-                    "evidence": items,
-                    "lookedAt": d.looked_at,
-                    "notes": d.notes,
-                    "httpRequests": client.request_count(),
-                }))
-                .unwrap_or_default()),
+                Output::Json | Output::Sarif => {
+                    out(&serde_json::to_string_pretty(&serde_json::json!({
+                        "mediaType": "application/vnd.custody.evidence-list.v1+json",
+                        "image": d.image,
+                        "referrers": d.referrers,
+                        "evidence": items,
+                        "lookedAt": d.looked_at,
+                        "notes": d.notes,
+                        "httpRequests": client.request_count(),
+                    }))
+                    .unwrap_or_default())
+                }
                 Output::Text => {
                     let mut s = format!("evidence for {}\n", d.image);
                     if items.is_empty() {
@@ -217,4 +257,32 @@ pub(super) fn run_evidence(args: EvidenceArgs) -> u8 {
             EXIT_OK
         }
     }
+}
+
+/// Writes a discovery to `dir`: `evidence.json` and one file per blob under `blobs/`.
+fn save(dir: &std::path::Path, d: &crate::registry::discovery::Discovery) -> Result<(), String> {
+    let io = |e: std::io::Error| format!("cannot write {}: {e}", dir.display());
+    std::fs::create_dir_all(dir.join("blobs")).map_err(io)?;
+    let mut items = Vec::new();
+    for item in &d.items {
+        let file = format!(
+            "blobs/{}-{}",
+            item.digest.algorithm().name(),
+            item.digest.hex()
+        );
+        std::fs::write(dir.join(&file), &item.content).map_err(io)?;
+        items.push(super::policy::SavedItem {
+            item: item.clone(),
+            file,
+        });
+    }
+    let index = super::policy::SavedEvidence {
+        image: d.image.clone(),
+        items,
+    };
+    std::fs::write(
+        dir.join("evidence.json"),
+        serde_json::to_vec_pretty(&index).map_err(|e| e.to_string())?,
+    )
+    .map_err(io)
 }

@@ -10,10 +10,13 @@ use std::time::Duration;
 use crate::evidence::cosign::layer_to_bundle;
 use crate::evidence::oci::{Manifest, parse_manifest};
 use crate::evidence::parse_bundle;
+pub use crate::evidence::{PredicateRequirement, Role};
 use crate::limits::Limits;
 use crate::policy::IdentityPolicy;
 use crate::reference::{Digest, ImageRef};
-use crate::registry::discovery::{Discovery, DiscoveryOptions, EvidenceKind, discover};
+use crate::registry::discovery::{
+    Discovery, DiscoveryOptions, EvidenceItem, EvidenceKind, discover,
+};
 use crate::registry::{Deadline, RegistryClient, RegistryError};
 use crate::trust::{StaticKey, TrustRoot};
 use crate::verdict::{
@@ -45,52 +48,6 @@ pub struct ImageRequest {
     pub discovery: DiscoveryOptions,
     /// Overall deadline for the network work.
     pub deadline: Duration,
-}
-
-/// A required attestation type: a name and the predicate-type URIs that satisfy it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PredicateRequirement {
-    /// As given (`slsaprovenance`, a URI, …).
-    pub name: String,
-    /// Accepted `predicateType` values.
-    pub uris: Vec<String>,
-}
-
-impl PredicateRequirement {
-    /// Maps cosign's `--type` names to predicate types; anything with `://` is taken as a URI.
-    ///
-    /// # Errors
-    /// An unknown short name, with the known ones listed.
-    pub fn parse(name: &str) -> Result<Self, String> {
-        let uris: &[&str] = match name {
-            "slsaprovenance" => &[
-                "https://slsa.dev/provenance/v1",
-                "https://slsa.dev/provenance/v0.2",
-            ],
-            "slsaprovenance1" => &["https://slsa.dev/provenance/v1"],
-            "slsaprovenance02" => &["https://slsa.dev/provenance/v0.2"],
-            "spdx" | "spdxjson" => &["https://spdx.dev/Document"],
-            "cyclonedx" => &["https://cyclonedx.org/bom"],
-            "vuln" => &["https://cosign.sigstore.dev/attestation/vuln/v1"],
-            "vsa" => &["https://slsa.dev/verification_summary/v1"],
-            "custom" => &["https://cosign.sigstore.dev/attestation/v1"],
-            uri if uri.contains("://") => {
-                return Ok(Self {
-                    name: name.to_owned(),
-                    uris: vec![uri.to_owned()],
-                });
-            }
-            other => {
-                return Err(format!(
-                    "unknown attestation type {other:?}: use slsaprovenance, slsaprovenance1, slsaprovenance02, spdx, cyclonedx, vuln, vsa, custom, or a predicate type URI"
-                ));
-            }
-        };
-        Ok(Self {
-            name: name.to_owned(),
-            uris: uris.iter().map(|u| (*u).to_owned()).collect(),
-        })
-    }
 }
 
 /// Everything found and cryptographically checked for one image: the facts, before judgement.
@@ -125,20 +82,6 @@ pub struct PlatformCollected {
     pub items: Vec<Checked>,
     /// What was looked at.
     pub looked_at: Vec<String>,
-}
-
-/// What a piece of evidence is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// A signature over the digest.
-    Signature,
-    /// An attestation about the digest.
-    Attestation,
-    /// An unsigned SBOM document.
-    Sbom,
-    /// Something else (listed only).
-    Other,
 }
 
 /// One piece of evidence and the result of verifying it (`None` for unsigned documents).
@@ -278,7 +221,23 @@ pub async fn collect(
     Ok(collected)
 }
 
-/// Verifies every piece of evidence found. Pure: no I/O.
+/// Verifies every piece of evidence found (fetched, or loaded from a saved evidence directory).
+/// Pure: no I/O.
+pub fn check_items(
+    items: &[EvidenceItem],
+    image: &ImageRef,
+    digest: &Digest,
+    trust: &TrustRoot,
+    keys: &[StaticKey],
+    now: jiff::Timestamp,
+    limits: &Limits,
+) -> Vec<Checked> {
+    items
+        .iter()
+        .map(|item| check_one(item, image, digest, trust, keys, now, limits))
+        .collect()
+}
+
 fn check_all(
     discovery: &Discovery,
     image: &ImageRef,
@@ -288,88 +247,94 @@ fn check_all(
     now: jiff::Timestamp,
     limits: &Limits,
 ) -> Vec<Checked> {
-    discovery
-        .items
-        .iter()
-        .map(|item| {
-            let evidence = EvidenceRef::from(item);
-            match item.kind {
-                EvidenceKind::CosignSignature | EvidenceKind::CosignAttestation => {
-                    let keyless = item
-                        .annotations
-                        .get(crate::evidence::cosign::ANNOTATION_CERTIFICATE)
-                        .is_some_and(|c| !c.is_empty());
-                    let attempt = |key: Option<&StaticKey>| {
-                        layer_to_bundle(
-                            &item.media_type,
-                            &item.annotations,
-                            &item.content,
-                            key.is_some(),
-                            limits,
-                        )
-                        .map_err(VerifyError::from)
-                        .and_then(|layer| {
-                            verify_cosign_layer(&layer, image, digest, trust, key, now, limits)
-                                .map(|c| c.facts)
-                        })
-                    };
-                    let result = if keyless || keys.is_empty() {
-                        attempt(None)
-                    } else {
-                        first_ok(keys.iter().map(|k| attempt(Some(k))))
-                    };
-                    let role = if item.kind == EvidenceKind::CosignSignature {
-                        Role::Signature
-                    } else {
-                        Role::Attestation
-                    };
-                    Checked {
-                        evidence,
-                        role,
-                        result: Some(result),
-                    }
-                }
-                EvidenceKind::SigstoreBundle => {
-                    let result = parse_bundle(&item.content, limits)
-                        .map_err(VerifyError::from)
-                        .and_then(|b| {
-                            if b.public_key_hint().is_some() && !keys.is_empty() {
-                                first_ok(keys.iter().map(|k| {
-                                    verify_attached_bundle(&b, digest, trust, Some(k), now, limits)
-                                }))
-                            } else {
-                                verify_attached_bundle(&b, digest, trust, None, now, limits)
-                            }
-                        });
-                    let role = match &result {
-                        Ok(facts)
-                            if facts
-                                .statement()
-                                .is_none_or(|s| s.predicate_type == COSIGN_SIGN_PREDICATE) =>
-                        {
-                            Role::Signature
-                        }
-                        _ => Role::Attestation,
-                    };
-                    Checked {
-                        evidence,
-                        role,
-                        result: Some(result),
-                    }
-                }
-                EvidenceKind::CosignSbom | EvidenceKind::Sbom => Checked {
-                    evidence,
-                    role: Role::Sbom,
-                    result: None,
-                },
-                EvidenceKind::Other => Checked {
-                    evidence,
-                    role: Role::Other,
-                    result: None,
-                },
+    check_items(&discovery.items, image, digest, trust, keys, now, limits)
+}
+
+fn check_one(
+    item: &EvidenceItem,
+    image: &ImageRef,
+    digest: &Digest,
+    trust: &TrustRoot,
+    keys: &[StaticKey],
+    now: jiff::Timestamp,
+    limits: &Limits,
+) -> Checked {
+    let evidence = EvidenceRef::from(item);
+    match item.kind {
+        EvidenceKind::CosignSignature | EvidenceKind::CosignAttestation => {
+            let keyless = item
+                .annotations
+                .get(crate::evidence::cosign::ANNOTATION_CERTIFICATE)
+                .is_some_and(|c| !c.is_empty());
+            let attempt = |key: Option<&StaticKey>| {
+                layer_to_bundle(
+                    &item.media_type,
+                    &item.annotations,
+                    &item.content,
+                    key.is_some(),
+                    limits,
+                )
+                .map_err(VerifyError::from)
+                .and_then(|layer| {
+                    verify_cosign_layer(&layer, image, digest, trust, key, now, limits)
+                        .map(|c| c.facts)
+                })
+            };
+            let result = if keyless || keys.is_empty() {
+                attempt(None)
+            } else {
+                first_ok(keys.iter().map(|k| attempt(Some(k))))
+            };
+            let role = if item.kind == EvidenceKind::CosignSignature {
+                Role::Signature
+            } else {
+                Role::Attestation
+            };
+            Checked {
+                evidence,
+                role,
+                result: Some(result),
             }
-        })
-        .collect()
+        }
+        EvidenceKind::SigstoreBundle => {
+            let result = parse_bundle(&item.content, limits)
+                .map_err(VerifyError::from)
+                .and_then(|b| {
+                    if b.public_key_hint().is_some() && !keys.is_empty() {
+                        first_ok(keys.iter().map(|k| {
+                            verify_attached_bundle(&b, digest, trust, Some(k), now, limits)
+                        }))
+                    } else {
+                        verify_attached_bundle(&b, digest, trust, None, now, limits)
+                    }
+                });
+            let role = match &result {
+                Ok(facts)
+                    if facts
+                        .statement()
+                        .is_none_or(|s| s.predicate_type == COSIGN_SIGN_PREDICATE) =>
+                {
+                    Role::Signature
+                }
+                _ => Role::Attestation,
+            };
+            Checked {
+                evidence,
+                role,
+                result: Some(result),
+            }
+        }
+        EvidenceKind::CosignSbom | EvidenceKind::Sbom => Checked {
+            evidence,
+            role: Role::Sbom,
+            result: None,
+        },
+        EvidenceKind::Other => Checked {
+            evidence,
+            role: Role::Other,
+            result: None,
+        },
+    }
 }
 
 /// The first success, else the last failure.
@@ -630,4 +595,143 @@ fn check_of(
         }
     }
     check
+}
+
+/// Judges collected evidence with a trust policy. Pure.
+pub fn judge_policy(
+    collected: &Collected,
+    policy: &crate::policy::Policy,
+    environment: Option<&str>,
+    trust: &TrustRoot,
+    created_at: String,
+) -> crate::verdict::Verdict {
+    use crate::policy::{Decision, evaluate};
+    use crate::verdict::{
+        PolicyRef, VERDICT_MEDIA_TYPE, Verdict, VerdictDecision, VerdictEvidence,
+    };
+
+    // The reference rules judge the reference as deployed (tag included).
+    let mut j = evaluate(
+        policy,
+        &collected.reference,
+        environment,
+        &candidates(&collected.items),
+    );
+    for p in &collected.platforms {
+        let pj = evaluate(
+            policy,
+            &collected.image.with_digest(p.digest.clone()),
+            environment,
+            &candidates(&p.items),
+        );
+        for mut r in pj
+            .reasons
+            .into_iter()
+            .filter(|r| !r.check.starts_with("reference-"))
+        {
+            r.found = format!("platform {}: {}", p.platform, r.found);
+            j.reasons.push(r);
+        }
+        if pj.decision == Decision::Deny && j.decision == Decision::Allow {
+            j.decision = Decision::Deny;
+        }
+    }
+    if !j.reasons.is_empty() {
+        j.decision = Decision::Deny;
+    }
+    let evidence = collected
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let facts = c.result.as_ref().and_then(|r| r.as_ref().ok());
+            let failure = c.result.as_ref().and_then(|r| r.as_ref().err());
+            let (signer, issuer, source_commit) = match facts.map(VerifiedFacts::signer) {
+                Some(Signer::Certificate(cert)) => (
+                    cert.identity.clone(),
+                    cert.issuer.clone(),
+                    cert.claims.source_repository_digest.clone(),
+                ),
+                Some(Signer::Key { key_digest, .. }) => {
+                    (Some(format!("key {key_digest}")), None, None)
+                }
+                None => (None, None, None),
+            };
+            VerdictEvidence {
+                role: c.role,
+                media_type: c.evidence.media_type.clone(),
+                digest: c.evidence.digest.clone(),
+                found: c.evidence.found.clone(),
+                verified: c.result.as_ref().map(Result::is_ok),
+                check: failure.map(|e| e.check().code()),
+                failure: failure.map(ToString::to_string),
+                signer,
+                issuer,
+                source_commit,
+                predicate_type: facts.and_then(|f| f.statement().map(|s| s.predicate_type.clone())),
+                log_index: facts.and_then(|f| f.log_entries().first().map(|e| e.log_index)),
+                signed_at: facts.and_then(|f| f.timestamps().iter().map(|t| t.time.clone()).min()),
+                accepted_by: j
+                    .accepted
+                    .iter()
+                    .filter(|(k, _)| *k == i)
+                    .map(|(_, a)| a.clone())
+                    .collect(),
+            }
+        })
+        .collect();
+    let decision = VerdictDecision::from(j.decision);
+    Verdict {
+        media_type: VERDICT_MEDIA_TYPE,
+        custody_version: crate::VERSION,
+        created_at,
+        decision,
+        mode: policy.mode,
+        admit: decision == VerdictDecision::Allow
+            || (decision == VerdictDecision::Deny
+                && policy.mode == crate::policy::document::Mode::Warn),
+        reference: collected.reference.to_string(),
+        digest: collected.image.digest().cloned(),
+        resolved_from_tag: collected.resolved_from_tag.clone(),
+        environment: environment.map(str::to_owned),
+        policy: PolicyRef {
+            name: policy.name.clone(),
+            content_hash: policy.content_hash.clone(),
+        },
+        trust_root: TrustRootRef {
+            name: trust.name().to_owned(),
+            content_hash: trust.content_hash().clone(),
+        },
+        rule: j.rule,
+        reasons: j.reasons,
+        error: None,
+        deferred: j.deferred,
+        evidence,
+        trace: j.trace,
+        http_requests: 0,
+    }
+}
+
+fn candidates(items: &[Checked]) -> Vec<crate::policy::Candidate<'_>> {
+    items
+        .iter()
+        .map(|c| crate::policy::Candidate {
+            role: c.role,
+            facts: c.result.as_ref().and_then(|r| r.as_ref().ok()),
+            label: format!("{:?} {}", c.role, c.evidence.digest).to_lowercase(),
+        })
+        .collect()
+}
+
+/// Every static key a policy names (tried on evidence without a certificate).
+pub fn policy_keys(policy: &crate::policy::Policy) -> Vec<StaticKey> {
+    policy
+        .rules
+        .iter()
+        .flat_map(|r| r.authorities.iter())
+        .filter_map(|a| match a {
+            crate::policy::Authority::Key { key, .. } => Some(key.clone()),
+            crate::policy::Authority::Keyless(_) => None,
+        })
+        .collect()
 }

@@ -14,7 +14,9 @@ use thiserror::Error;
 
 pub use bundle::{BundleKind, ParsedBundle, parse_bundle};
 pub use json::check_json_depth;
-pub use statement::{InTotoStatement, StatementSubject, StatementVersion, parse_statement};
+pub use statement::{
+    InTotoStatement, PredicateRequirement, StatementSubject, StatementVersion, parse_statement,
+};
 
 #[cfg(doc)]
 use crate::limits::Limits;
@@ -85,4 +87,18 @@ pub(crate) fn check_count(
         ));
     }
     Ok(())
+}
+
+/// What a piece of evidence is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A signature over the digest.
+    Signature,
+    /// An attestation about the digest.
+    Attestation,
+    /// An unsigned SBOM document.
+    Sbom,
+    /// Something else (listed only).
+    Other,
 }

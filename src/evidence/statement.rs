@@ -161,3 +161,49 @@ mod tests {
         ));
     }
 }
+
+/// A required attestation type: a name and the predicate-type URIs that satisfy it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PredicateRequirement {
+    /// As given (`slsaprovenance`, a URI, …).
+    pub name: String,
+    /// Accepted `predicateType` values.
+    pub uris: Vec<String>,
+}
+
+impl PredicateRequirement {
+    /// Maps cosign's `--type` names to predicate types; anything with `://` is taken as a URI.
+    ///
+    /// # Errors
+    /// An unknown short name, with the known ones listed.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        let uris: &[&str] = match name {
+            "slsaprovenance" => &[
+                "https://slsa.dev/provenance/v1",
+                "https://slsa.dev/provenance/v0.2",
+            ],
+            "slsaprovenance1" => &["https://slsa.dev/provenance/v1"],
+            "slsaprovenance02" => &["https://slsa.dev/provenance/v0.2"],
+            "spdx" | "spdxjson" => &["https://spdx.dev/Document"],
+            "cyclonedx" => &["https://cyclonedx.org/bom"],
+            "vuln" => &["https://cosign.sigstore.dev/attestation/vuln/v1"],
+            "vsa" => &["https://slsa.dev/verification_summary/v1"],
+            "custom" => &["https://cosign.sigstore.dev/attestation/v1"],
+            uri if uri.contains("://") => {
+                return Ok(Self {
+                    name: name.to_owned(),
+                    uris: vec![uri.to_owned()],
+                });
+            }
+            other => {
+                return Err(format!(
+                    "unknown attestation type {other:?}: use slsaprovenance, slsaprovenance1, slsaprovenance02, spdx, cyclonedx, vuln, vsa, custom, or a predicate type URI"
+                ));
+            }
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            uris: uris.iter().map(|u| (*u).to_owned()).collect(),
+        })
+    }
+}

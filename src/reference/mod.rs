@@ -3,7 +3,9 @@
 //! Parse, don't validate: a [`Digest`] is checked once at construction (algorithm known, hex of
 //! the right length, lower case) and trusted everywhere after.
 
+mod glob;
 mod image;
+mod rules;
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,7 +13,9 @@ use std::str::FromStr;
 use serde::{Serialize, Serializer};
 use thiserror::Error;
 
+pub use glob::Glob;
 pub use image::{DOCKER_HUB, ImageRef, MAX_REFERENCE_LEN, ReferenceError};
+pub use rules::{DEFAULT_DENIED_TAGS, ReferenceRules, ReferenceViolation};
 
 /// A content digest such as `sha256:9f86d0…`: a known algorithm and its lower-case hex value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -170,6 +174,13 @@ impl FromStr for Digest {
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.algorithm.name(), self.hex)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use futures_util::future::try_join_all;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Deadline, RegistryClient, RegistryError};
 use crate::evidence::cosign::{DSSE_MEDIA_TYPE, SIMPLE_SIGNING_MEDIA_TYPE};
@@ -64,7 +64,7 @@ impl Default for DiscoveryOptions {
 }
 
 /// What a piece of evidence is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EvidenceKind {
     /// A cosign simple-signing signature layer.
@@ -82,7 +82,7 @@ pub enum EvidenceKind {
 }
 
 /// How a piece of evidence was found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     tag = "via",
     rename_all = "kebab-case",
@@ -104,7 +104,7 @@ pub enum FoundVia {
 }
 
 /// One piece of evidence, fetched and digest-checked but not judged.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EvidenceItem {
     /// Kind.

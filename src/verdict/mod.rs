@@ -4,6 +4,7 @@
 //! strings; they never print and never decide anything.
 
 mod image;
+mod policy;
 
 use serde::Serialize;
 
@@ -14,6 +15,7 @@ pub use image::{
     EvidenceCheck, EvidenceRef, IMAGE_VERIFICATION_MEDIA_TYPE, ImageVerification, Outcome,
     PlatformVerification,
 };
+pub use policy::{PolicyRef, VERDICT_MEDIA_TYPE, Verdict, VerdictDecision, VerdictEvidence};
 
 /// Media type of the JSON rendering of a [`BundleOutcome`].
 pub const BUNDLE_OUTCOME_MEDIA_TYPE: &str = "application/vnd.custody.bundle-verification.v1+json";

@@ -9,7 +9,7 @@ use crate::limits::Limits;
 use crate::policy::{Policy, Severity, TrustRootChoice, load_policy};
 use crate::reference::ImageRef;
 use crate::registry::RegistryClient;
-use crate::registry::discovery::{DiscoveryOptions, EvidenceItem};
+use crate::registry::discovery::DiscoveryOptions;
 use crate::trust::TrustRoot;
 use crate::verdict::{Verdict, VerdictDecision};
 
@@ -312,45 +312,6 @@ struct Case {
     reasons: Vec<String>,
 }
 
-/// A saved evidence directory's index.
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct SavedEvidence {
-    pub(super) image: ImageRef,
-    pub(super) items: Vec<SavedItem>,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-pub(super) struct SavedItem {
-    #[serde(flatten)]
-    pub(super) item: EvidenceItem,
-    pub(super) file: String,
-}
-
-fn load_saved(dir: &Path) -> Result<(ImageRef, Vec<EvidenceItem>), String> {
-    let index: SavedEvidence = serde_json::from_slice(&read_bounded(
-        &dir.join("evidence.json"),
-        16 << 20,
-        "evidence index",
-        "16 MiB",
-    )?)
-    .map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut items = Vec::new();
-    for s in index.items {
-        let mut item = s.item;
-        if s.file.contains("..") || s.file.starts_with('/') {
-            return Err(format!(
-                "{}: evidence file {:?} escapes the directory",
-                dir.display(),
-                s.file
-            ));
-        }
-        item.content = read_bounded(&dir.join(&s.file), 16 << 20, "evidence blob", "16 MiB")?;
-        items.push(item);
-    }
-    Ok((index.image, items))
-}
-
 fn test(file: &Path, cases_dir: &Path) -> u8 {
     let (policy, trust) = match load(file) {
         Ok(p) => p,
@@ -382,8 +343,9 @@ fn test(file: &Path, cases_dir: &Path) -> u8 {
                 .image
                 .parse()
                 .map_err(|e| format!("{}: image: {e}", path.display()))?;
-            let (saved_image, items) =
-                load_saved(&path.parent().unwrap_or(Path::new(".")).join(&case.evidence))?;
+            let (saved_image, items) = crate::engine::saved::load(
+                &path.parent().unwrap_or(Path::new(".")).join(&case.evidence),
+            )?;
             let digest = reference
                 .digest()
                 .cloned()

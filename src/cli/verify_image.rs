@@ -207,7 +207,7 @@ pub(super) fn run_evidence(args: EvidenceArgs) -> u8 {
         Err(e) => input_error(&e.to_string()),
         Ok(d) => {
             if let Some(dir) = &args.save
-                && let Err(e) = save(dir, &d)
+                && let Err(e) = crate::engine::saved::save(dir, &d)
             {
                 return input_error(&e);
             }
@@ -257,32 +257,4 @@ pub(super) fn run_evidence(args: EvidenceArgs) -> u8 {
             EXIT_OK
         }
     }
-}
-
-/// Writes a discovery to `dir`: `evidence.json` and one file per blob under `blobs/`.
-fn save(dir: &std::path::Path, d: &crate::registry::discovery::Discovery) -> Result<(), String> {
-    let io = |e: std::io::Error| format!("cannot write {}: {e}", dir.display());
-    std::fs::create_dir_all(dir.join("blobs")).map_err(io)?;
-    let mut items = Vec::new();
-    for item in &d.items {
-        let file = format!(
-            "blobs/{}-{}",
-            item.digest.algorithm().name(),
-            item.digest.hex()
-        );
-        std::fs::write(dir.join(&file), &item.content).map_err(io)?;
-        items.push(super::policy::SavedItem {
-            item: item.clone(),
-            file,
-        });
-    }
-    let index = super::policy::SavedEvidence {
-        image: d.image.clone(),
-        items,
-    };
-    std::fs::write(
-        dir.join("evidence.json"),
-        serde_json::to_vec_pretty(&index).map_err(|e| e.to_string())?,
-    )
-    .map_err(io)
 }

@@ -112,7 +112,7 @@ pub struct EvidenceItem {
     /// Media type of the evidence blob (layer).
     pub media_type: String,
     /// Artifact type of the referrer, when found as one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
     /// Digest of the evidence blob.
     pub digest: Digest,
@@ -125,7 +125,7 @@ pub struct EvidenceItem {
     /// How it was found.
     pub found: FoundVia,
     /// Layer annotations (signatures, certificates, Rekor bundles for cosign).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
     /// The blob, when fetched (not serialised).
     #[serde(skip)]

@@ -437,8 +437,15 @@ fn check_attestation(
     let Some(statement) = facts.statement() else {
         return Err("not an in-toto statement".into());
     };
-    if req.match_certificate {
-        consistency(&statement.predicate_type, &statement.predicate, facts)?;
+    if req.match_certificate
+        && let Signer::Certificate(cert) = facts.signer()
+    {
+        // Key-signed provenance has no certificate claims to compare.
+        consistency(
+            &statement.predicate_type,
+            &statement.predicate,
+            &cert.claims,
+        )?;
     }
     if req.conditions.is_empty() {
         return Ok(());
@@ -475,11 +482,11 @@ fn check_attestation(
 }
 
 /// The SLSA provenance's source and builder must be the signing certificate's.
-fn consistency(predicate_type: &str, p: &Value, facts: &VerifiedFacts) -> Result<(), String> {
-    let Signer::Certificate(cert) = facts.signer() else {
-        return Ok(()); // key-signed provenance: no certificate claims to compare
-    };
-    let claims = &cert.claims;
+pub(crate) fn consistency(
+    predicate_type: &str,
+    p: &Value,
+    claims: &crate::verify::FulcioClaims,
+) -> Result<(), String> {
     let s = |v: &Value| v.as_str().map(str::to_owned);
     let (repo, git_ref, commits, builder): (
         Option<String>,
@@ -561,5 +568,82 @@ fn consistency(predicate_type: &str, p: &Value, facts: &VerifiedFacts) -> Result
             "provenance does not match its signing certificate: {}",
             bad.join("; ")
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::FulcioClaims;
+
+    fn claims() -> FulcioClaims {
+        FulcioClaims {
+            source_repository_uri: Some("https://github.com/acme/app".into()),
+            source_repository_ref: Some("refs/heads/main".into()),
+            source_repository_digest: Some("abc123".into()),
+            build_signer_uri: Some(
+                "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main".into(),
+            ),
+            ..FulcioClaims::default()
+        }
+    }
+
+    fn v1() -> Value {
+        json!({
+            "buildDefinition": {
+                "externalParameters": {"workflow": {"repository": "https://github.com/acme/app", "ref": "refs/heads/main", "path": ".github/workflows/release.yml"}},
+                "resolvedDependencies": [{"uri": "git+https://github.com/acme/app@refs/heads/main", "digest": {"gitCommit": "abc123"}}]
+            },
+            "runDetails": {"builder": {"id": "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"}}
+        })
+    }
+
+    #[test]
+    fn consistent_v1_provenance_passes_and_each_field_is_checked() {
+        let t = "https://slsa.dev/provenance/v1";
+        consistency(t, &v1(), &claims()).unwrap();
+        for (pointer, value, named) in [
+            (
+                "/buildDefinition/externalParameters/workflow/repository",
+                "https://github.com/evil/app",
+                "source repository",
+            ),
+            (
+                "/buildDefinition/externalParameters/workflow/ref",
+                "refs/heads/dev",
+                "source ref",
+            ),
+            (
+                "/buildDefinition/resolvedDependencies/0/digest/gitCommit",
+                "fff",
+                "source commit",
+            ),
+            (
+                "/runDetails/builder/id",
+                "https://github.com/evil/builder",
+                "builder",
+            ),
+        ] {
+            let mut p = v1();
+            *p.pointer_mut(pointer).unwrap() = json!(value);
+            let e = consistency(t, &p, &claims()).unwrap_err();
+            assert!(e.contains(named) && e.contains(value), "{named}: {e}");
+        }
+        let e = consistency(t, &json!({}), &claims()).unwrap_err();
+        assert!(e.contains("provenance says nothing"), "{e}");
+    }
+
+    #[test]
+    fn v02_provenance_is_read_from_config_source() {
+        let p = json!({
+            "builder": {"id": "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"},
+            "invocation": {"configSource": {"uri": "git+https://github.com/acme/app@refs/heads/main", "digest": {"sha1": "abc123"}}}
+        });
+        consistency("https://slsa.dev/provenance/v0.2", &p, &claims()).unwrap();
+        let mut bad = p.clone();
+        bad["invocation"]["configSource"]["digest"]["sha1"] = json!("000");
+        assert!(consistency("https://slsa.dev/provenance/v0.2", &bad, &claims()).is_err());
+        // Other predicate types are not provenance: nothing to compare.
+        consistency("https://spdx.dev/Document", &json!({}), &claims()).unwrap();
     }
 }

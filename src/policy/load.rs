@@ -241,7 +241,14 @@ pub fn load_policy(yaml: &str, resolve: Resolver<'_>) -> Result<Policy, Vec<Diag
         vec![Diagnostic {
             severity: Severity::Error,
             code: "schema",
-            message: e.without_snippet().to_string(),
+            message: {
+                // The location is reported separately; drop the parser's " at line …" suffix.
+                let m = e.without_snippet().to_string();
+                match m.rfind(" at line ") {
+                    Some(i) => m[..i].to_owned(),
+                    None => m,
+                }
+            },
             line: e.location().map(|l| l.line()),
             column: e.location().map(|l| l.column()),
         }]

@@ -641,3 +641,156 @@ fn cli_verify_with_policy_against_the_real_registry() {
     assert_eq!(v["decision"], "error");
     assert_eq!(v["admit"], false);
 }
+
+#[test]
+fn the_published_schema_is_current_and_the_example_validates_against_it() {
+    let (code, generated, _) = custody(&["policy", "schema"]);
+    assert_eq!(code, 0);
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/policy.schema.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        generated.trim(),
+        committed.trim(),
+        "docs/policy.schema.json is stale: run `custody policy schema > docs/policy.schema.json`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let example: serde_json::Value = serde_saphyr::from_str(&example()).unwrap();
+    let errs: Vec<String> = validator
+        .iter_errors(&example)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errs.is_empty(), "{errs:?}");
+    // And the schema rejects what the loader rejects: an unknown key.
+    let mut bad = example.clone();
+    bad["spec"]["colour"] = serde_json::json!("blue");
+    assert!(!validator.is_valid(&bad));
+}
+
+// ------------------------------------------------------------------ real-world evidence ----
+
+mod real_world {
+    use super::*;
+    use custody::registry::discovery::{EvidenceItem, EvidenceKind, FoundVia};
+
+    const GH_POLICY: &str = r#"apiVersion: custody.dev/v1
+kind: TrustPolicy
+metadata: {name: real-world}
+spec:
+  trustRoot: production
+  rules:
+    - name: server-image
+      images: ["*/salrashid123/server_image"]
+      authorities:
+        keyless:
+          - name: release
+            issuer: https://token.actions.githubusercontent.com
+            subjectRegExp: 'https://github\.com/salrashid123/go-bazel-github-workflow/\.github/workflows/release\.yaml@refs/tags/v.*'
+            claims:
+              sourceRepositoryRef: refs/tags/v0.0.30
+              runnerEnvironment: github-hosted
+"#;
+
+    fn gh_case(policy: &str) -> Verdict {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/real-world/cosign/gh-actions-keyless-server-image");
+        let case: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("case.json")).unwrap()).unwrap();
+        let layer: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("layer.json")).unwrap()).unwrap();
+        let payload = std::fs::read(dir.join("payload.json")).unwrap();
+        let digest: custody::reference::Digest = case["digest"].as_str().unwrap().parse().unwrap();
+        let item = EvidenceItem {
+            kind: EvidenceKind::CosignSignature,
+            media_type: layer["mediaType"].as_str().unwrap().into(),
+            artifact_type: None,
+            digest: custody::reference::Digest::sha256_of(&payload),
+            size: payload.len() as u64,
+            repository: "index.docker.io/salrashid123/server_image".into(),
+            manifest_digest: digest.clone(),
+            found: FoundVia::CosignTag {
+                tag: format!("{}.sig", digest.to_string().replace(':', "-")),
+            },
+            annotations: serde_json::from_value(layer["annotations"].clone()).unwrap(),
+            content: payload,
+        };
+        let p = load_policy(policy, &resolve).unwrap();
+        let trust = match p.trust_root {
+            TrustRootChoice::Staging => TrustRoot::staging().unwrap(),
+            _ => TrustRoot::production().unwrap(),
+        };
+        let image: ImageRef = format!("index.docker.io/salrashid123/server_image@{digest}")
+            .parse()
+            .unwrap();
+        let collected = Collected {
+            reference: image.clone(),
+            image: image.clone(),
+            resolved_from_tag: None,
+            is_index: true,
+            items: check_items(
+                &[item],
+                &image,
+                &digest,
+                &trust,
+                &[],
+                jiff::Timestamp::now(),
+                &Limits::default(),
+            ),
+            platforms: Vec::new(),
+            notes: Vec::new(),
+            looked_at: Vec::new(),
+        };
+        judge_policy(&collected, &p, None, &trust, "2026-11-25T00:00:00Z".into())
+    }
+
+    #[test]
+    fn a_github_actions_signed_image_passes_its_policy_and_fails_each_condition_alone() {
+        let v = gh_case(GH_POLICY);
+        assert_eq!(v.decision, VerdictDecision::Allow, "{}", v.to_text());
+        for (from, to, needle) in [
+            (
+                "issuer: https://token.actions.githubusercontent.com",
+                "issuer: https://accounts.google.com",
+                "issuer: expected",
+            ),
+            (
+                "go-bazel-github-workflow/",
+                "other-repo/",
+                "subject: expected",
+            ),
+            (
+                "sourceRepositoryRef: refs/tags/v0.0.30",
+                "sourceRepositoryRef: refs/heads/main",
+                "sourceRepositoryRef: expected refs/heads/main, found refs/tags/v0.0.30",
+            ),
+            (
+                "runnerEnvironment: github-hosted",
+                "runnerEnvironment: self-hosted",
+                "runnerEnvironment",
+            ),
+        ] {
+            let v = gh_case(&GH_POLICY.replacen(from, to, 1));
+            assert_eq!(v.decision, VerdictDecision::Deny, "{from}");
+            assert!(
+                v.reasons[0].found.contains(needle),
+                "{from}: {}",
+                v.reasons[0]
+            );
+        }
+        let v = gh_case(
+            &GH_POLICY
+                .replace(
+                    "  rules:",
+                    "  references:\n    requireDigest: true\n  rules:",
+                )
+                .replace("trustRoot: production", "trustRoot: staging"),
+        );
+        assert_eq!(
+            v.decision,
+            VerdictDecision::Deny,
+            "a production signature does not verify against the staging root"
+        );
+    }
+}

@@ -31,6 +31,7 @@ static ENV: LazyLock<Arc<cel::Env>> = LazyLock::new(|| Arc::new(cel::Env::stdlib
 pub struct Condition {
     source: String,
     program: cel::Program,
+    variables: Vec<&'static str>,
 }
 
 /// Why a condition did not compile: the message and the (line, column) inside the expression.
@@ -99,10 +100,23 @@ impl Condition {
                 position: None,
             });
         }
+        let references = program.references();
+        let used = references.variables();
+        let variables = VARIABLES
+            .iter()
+            .copied()
+            .filter(|v| used.contains(v))
+            .collect();
         Ok(Self {
             source: source.to_owned(),
             program,
+            variables,
         })
+    }
+
+    /// The declared variables it uses (only these are bound: binding copies the value).
+    pub fn variables(&self) -> &[&'static str] {
+        &self.variables
     }
 
     /// The expression as written.

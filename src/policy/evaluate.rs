@@ -160,12 +160,17 @@ fn evaluate_rule(
         .collect();
     let mut satisfied = Vec::new();
     let mut closest: Vec<String> = Vec::new();
-    for auth in &rule.authorities {
+    // The first authority accepting each candidate, computed once and reused below.
+    let mut accepted_by: Vec<Option<usize>> = vec![None; candidates.len()];
+    for (a, auth) in rule.authorities.iter().enumerate() {
         let mut hit = false;
         for (i, facts) in &signed {
             match accepts(auth, facts) {
                 Ok(()) => {
                     j.accepted.push((*i, auth.name().to_owned()));
+                    if let Some(slot) = accepted_by.get_mut(*i) {
+                        slot.get_or_insert(a);
+                    }
                     hit = true;
                 }
                 Err(m) => {
@@ -255,7 +260,12 @@ fn evaluate_rule(
                 .get(*i)
                 .map(|c| c.label.clone())
                 .unwrap_or_default();
-            let Some(auth) = rule.authorities.iter().find(|a| accepts(a, facts).is_ok()) else {
+            let Some(auth) = accepted_by
+                .get(*i)
+                .copied()
+                .flatten()
+                .and_then(|a| rule.authorities.get(a))
+            else {
                 failures.push(format!(
                     "{label}: not signed by any of the rule's authorities"
                 ));
@@ -412,9 +422,8 @@ pub fn accepts(auth: &Authority, facts: &VerifiedFacts) -> Result<(), Vec<Mismat
             check("subject", &k.subject, c.identity.as_deref());
             check("issuer", &k.issuer, c.issuer.as_deref());
             if !k.claims.is_empty() {
-                let claims = serde_json::to_value(&c.claims).unwrap_or(Value::Null);
                 for (name, m) in &k.claims {
-                    let found = claims.get(name).and_then(Value::as_str);
+                    let found = c.claims.get(name);
                     let field: &'static str = super::load::CLAIM_NAMES
                         .iter()
                         .find(|n| *n == name)
@@ -450,27 +459,43 @@ fn check_attestation(
     if req.conditions.is_empty() {
         return Ok(());
     }
-    let signer = match facts.signer() {
-        Signer::Certificate(c) => {
-            json!({"identity": c.identity, "issuer": c.issuer, "claims": c.claims})
+    // Bind only what the conditions use: the cel crate deep-copies every bound value.
+    let used = |v: &str| req.conditions.iter().any(|c| c.variables().contains(&v));
+    let signer = if used("signer") {
+        match facts.signer() {
+            Signer::Certificate(c) => {
+                json!({"identity": c.identity, "issuer": c.issuer, "claims": c.claims})
+            }
+            Signer::Key { key_digest, .. } => json!({"key": key_digest.to_string()}),
         }
-        Signer::Key { key_digest, .. } => json!({"key": key_digest.to_string()}),
+    } else {
+        Value::Null
     };
-    let image = json!({
-        "registry": reference.registry(),
-        "repository": reference.repository(),
-        "digest": reference.digest().map(ToString::to_string),
-        "tag": reference.tag(),
-    });
-    let subjects = serde_json::to_value(&statement.subjects).unwrap_or(Value::Null);
+    let image = if used("image") {
+        json!({
+            "registry": reference.registry(),
+            "repository": reference.repository(),
+            "digest": reference.digest().map(ToString::to_string),
+            "tag": reference.tag(),
+        })
+    } else {
+        Value::Null
+    };
+    let subjects = if used("subjects") {
+        serde_json::to_value(&statement.subjects).unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
     let predicate_type = Value::String(statement.predicate_type.clone());
-    let ctx = ConditionContext::new(&[
+    let all: [(&str, &Value); 5] = [
         ("predicate", &statement.predicate),
         ("predicateType", &predicate_type),
         ("subjects", &subjects),
         ("image", &image),
         ("signer", &signer),
-    ])?;
+    ];
+    let bound: Vec<(&str, &Value)> = all.into_iter().filter(|(name, _)| used(name)).collect();
+    let ctx = ConditionContext::new(&bound)?;
     for c in &req.conditions {
         match c.evaluate(&ctx) {
             Ok(true) => {}
@@ -488,11 +513,14 @@ pub(crate) fn consistency(
     claims: &crate::verify::FulcioClaims,
 ) -> Result<(), String> {
     let s = |v: &Value| v.as_str().map(str::to_owned);
-    let (repo, git_ref, commits, builder): (
+    // The signer workflow the provenance names: its builder id, or — for GitHub's workflow build
+    // types, whose builder id is the runner ("https://github.com/actions/runner/github-hosted") —
+    // the workflow in externalParameters (`repository/path@ref`).
+    let (repo, git_ref, commits, builders): (
         Option<String>,
         Option<String>,
         Vec<String>,
-        Option<String>,
+        Vec<String>,
     ) = if predicate_type == "https://slsa.dev/provenance/v1" {
         let w = &p["buildDefinition"]["externalParameters"]["workflow"];
         let commits = p["buildDefinition"]["resolvedDependencies"]
@@ -503,12 +531,19 @@ pub(crate) fn consistency(
                     .collect()
             })
             .unwrap_or_default();
-        (
-            s(&w["repository"]),
-            s(&w["ref"]),
-            commits,
-            s(&p["runDetails"]["builder"]["id"]),
-        )
+        let mut builders: Vec<String> = s(&p["runDetails"]["builder"]["id"]).into_iter().collect();
+        if let (Some(r), Some(path), Some(rf)) = (
+            w["repository"].as_str(),
+            w["path"].as_str(),
+            w["ref"].as_str(),
+        ) {
+            builders.push(format!(
+                "{}/{}@{rf}",
+                r.trim_end_matches('/'),
+                path.trim_start_matches('/')
+            ));
+        }
+        (s(&w["repository"]), s(&w["ref"]), commits, builders)
     } else if predicate_type == "https://slsa.dev/provenance/v0.2" {
         let uri = p["invocation"]["configSource"]["uri"]
             .as_str()
@@ -520,7 +555,19 @@ pub(crate) fn consistency(
         let commits = s(&p["invocation"]["configSource"]["digest"]["sha1"])
             .into_iter()
             .collect();
-        (r, rf, commits, s(&p["builder"]["id"]))
+        let mut builders: Vec<String> = s(&p["builder"]["id"]).into_iter().collect();
+        if let (Some(r), Some(rf), Some(entry)) = (
+            &r,
+            &rf,
+            p["invocation"]["configSource"]["entryPoint"].as_str(),
+        ) {
+            builders.push(format!(
+                "{}/{}@{rf}",
+                r.trim_end_matches('/'),
+                entry.trim_start_matches('/')
+            ));
+        }
+        (r, rf, commits, builders)
     } else {
         return Ok(());
     };
@@ -544,11 +591,18 @@ pub(crate) fn consistency(
         git_ref.as_deref(),
         claims.source_repository_ref.as_deref(),
     );
-    cmp(
-        "builder",
-        builder.as_deref(),
-        claims.build_signer_uri.as_deref(),
-    );
+    match claims.build_signer_uri.as_deref() {
+        Some(signer) if builders.iter().any(|b| b == signer) => {}
+        signer => bad.push(format!(
+            "builder: provenance names {}, certificate's signer workflow is {}",
+            if builders.is_empty() {
+                "nothing".into()
+            } else {
+                builders.join(" / ")
+            },
+            signer.unwrap_or("nothing")
+        )),
+    }
     match claims.source_repository_digest.as_deref() {
         Some(c) if commits.iter().any(|x| x == c) => {}
         c => bad.push(format!(
@@ -618,17 +672,24 @@ mod tests {
                 "fff",
                 "source commit",
             ),
-            (
-                "/runDetails/builder/id",
-                "https://github.com/evil/builder",
-                "builder",
-            ),
         ] {
             let mut p = v1();
             *p.pointer_mut(pointer).unwrap() = json!(value);
             let e = consistency(t, &p, &claims()).unwrap_err();
             assert!(e.contains(named) && e.contains(value), "{named}: {e}");
         }
+        // GitHub's workflow build type: the builder is the runner, the workflow is in externalParameters.
+        let mut gh = v1();
+        gh["runDetails"]["builder"]["id"] =
+            json!("https://github.com/actions/runner/github-hosted");
+        consistency(t, &gh, &claims()).unwrap();
+        gh["buildDefinition"]["externalParameters"]["workflow"]["path"] =
+            json!(".github/workflows/other.yml");
+        assert!(
+            consistency(t, &gh, &claims())
+                .unwrap_err()
+                .contains("builder")
+        );
         let e = consistency(t, &json!({}), &claims()).unwrap_err();
         assert!(e.contains("provenance says nothing"), "{e}");
     }

@@ -223,6 +223,36 @@ pub struct FulcioClaims {
 }
 
 impl FulcioClaims {
+    /// A claim by its name in the facts' JSON (`sourceRepositoryRef`, …); `None` when absent or
+    /// unknown.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let v = match name {
+            "githubWorkflowTrigger" => &self.github_workflow_trigger,
+            "githubWorkflowSha" => &self.github_workflow_sha,
+            "githubWorkflowName" => &self.github_workflow_name,
+            "githubWorkflowRepository" => &self.github_workflow_repository,
+            "githubWorkflowRef" => &self.github_workflow_ref,
+            "buildSignerUri" => &self.build_signer_uri,
+            "buildSignerDigest" => &self.build_signer_digest,
+            "runnerEnvironment" => &self.runner_environment,
+            "sourceRepositoryUri" => &self.source_repository_uri,
+            "sourceRepositoryDigest" => &self.source_repository_digest,
+            "sourceRepositoryRef" => &self.source_repository_ref,
+            "sourceRepositoryIdentifier" => &self.source_repository_identifier,
+            "sourceRepositoryOwnerUri" => &self.source_repository_owner_uri,
+            "sourceRepositoryOwnerIdentifier" => &self.source_repository_owner_identifier,
+            "buildConfigUri" => &self.build_config_uri,
+            "buildConfigDigest" => &self.build_config_digest,
+            "buildTrigger" => &self.build_trigger,
+            "runInvocationUri" => &self.run_invocation_uri,
+            "sourceRepositoryVisibilityAtSigning" => &self.source_repository_visibility_at_signing,
+            "deploymentEnvironment" => &self.deployment_environment,
+            "tokenSubject" => &self.token_subject,
+            _ => return None,
+        };
+        v.as_deref()
+    }
+
     pub(super) fn from_sigstore(c: &sigstore_verify::crypto::x509::FulcioCiClaims) -> Self {
         let d = &c.deprecated_github;
         Self {

@@ -30,6 +30,7 @@ pub mod limits;
 pub mod policy;
 pub mod reference;
 pub mod registry;
+pub mod service;
 pub mod trust;
 pub mod verdict;
 pub mod verify;

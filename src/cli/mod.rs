@@ -6,6 +6,7 @@
 mod identity;
 mod policy;
 mod registry_args;
+mod serve;
 mod trust_root;
 mod verify_bundle;
 mod verify_image;
@@ -46,6 +47,8 @@ enum Command {
     /// Trust policies: lint, test, explain, schema.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Serve verdicts over HTTP(S): REST, Kubernetes admission, Gatekeeper, Kyverno.
+    Serve(serve::Args),
 }
 
 /// Output format.
@@ -76,6 +79,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Evidence(args) => verify_image::run_evidence(args),
         Command::TrustRoot(args) => trust_root::run(args),
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Serve(args) => serve::run(args),
     };
     ExitCode::from(code)
 }

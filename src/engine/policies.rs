@@ -1,0 +1,155 @@
+//! Loading trust policies from files (or the embedded example) together with their trust roots.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::limits::Limits;
+use crate::policy::{Policy, TrustRootChoice, load_policy};
+use crate::trust::{StaticKey, TrustRoot};
+
+/// The example policy shipped in `deploy/policies/gitops.yaml`, embedded for `custody serve`
+/// without configuration. It trusts only the test Sigstore that signed `fixtures/registry`.
+pub const EXAMPLE_POLICY: &str = include_str!("../../deploy/policies/gitops.yaml");
+const EXAMPLE_TRUST_ROOT: &[u8] = include_bytes!("../../fixtures/registry/trusted_root.json");
+const EXAMPLE_KEY: &[u8] = include_bytes!("../../fixtures/registry/keys/cosign.pub");
+
+/// A policy ready to judge with: compiled, its trust root loaded, its keys extracted.
+#[derive(Debug)]
+pub struct LoadedPolicy {
+    /// The policy.
+    pub policy: Policy,
+    /// Its trust root.
+    pub trust: TrustRoot,
+    /// Static keys it names (tried on evidence without a certificate).
+    pub keys: Vec<StaticKey>,
+    /// Where it came from.
+    pub source: String,
+}
+
+fn read(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let f =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut buf = Vec::new();
+    f.take(max + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if buf.len() as u64 > max {
+        return Err(format!("{} is larger than {max} bytes", path.display()));
+    }
+    Ok(buf)
+}
+
+fn finish(
+    policy: Policy,
+    trust_bytes: impl FnOnce(&str) -> Result<(String, Vec<u8>), String>,
+    source: String,
+) -> Result<LoadedPolicy, String> {
+    let limits = Limits::default();
+    let trust = match &policy.trust_root {
+        TrustRootChoice::Production => TrustRoot::production().map_err(|e| e.to_string())?,
+        TrustRootChoice::Staging => TrustRoot::staging().map_err(|e| e.to_string())?,
+        TrustRootChoice::File(f) => {
+            let (name, bytes) = trust_bytes(f)?;
+            TrustRoot::from_json(&name, &bytes, &limits).map_err(|e| e.to_string())?
+        }
+    };
+    let keys = super::policy_keys(&policy);
+    Ok(LoadedPolicy {
+        policy,
+        trust,
+        keys,
+        source,
+    })
+}
+
+/// Loads a policy file; files it names are resolved relative to it. Diagnostics are rendered
+/// `path:line:col: error[code]: message`, one per line.
+///
+/// # Errors
+/// Unreadable files, policy diagnostics, unusable trust roots or keys.
+pub fn load_file(path: &Path) -> Result<LoadedPolicy, String> {
+    let text = String::from_utf8(read(path, crate::policy::MAX_POLICY_BYTES as u64)?)
+        .map_err(|_| format!("{}: not UTF-8", path.display()))?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let resolve = |rel: &str| read(&dir.join(rel), 1 << 20);
+    let label = path.display().to_string();
+    let policy = load_policy(&text, &resolve).map_err(|d| {
+        d.iter()
+            .map(|d| d.render(&label))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    let limits = Limits::default();
+    finish(
+        policy,
+        |f| {
+            let p = dir.join(f);
+            Ok((
+                p.display().to_string(),
+                read(&p, limits.max_trust_root_bytes)?,
+            ))
+        },
+        label,
+    )
+}
+
+/// The embedded example policy (see [`EXAMPLE_POLICY`]).
+///
+/// # Errors
+/// Only if the embedded files are broken, which the tests rule out.
+pub fn load_example() -> Result<LoadedPolicy, String> {
+    let resolve = |rel: &str| -> Result<Vec<u8>, String> {
+        if rel.ends_with("keys/cosign.pub") {
+            Ok(EXAMPLE_KEY.to_vec())
+        } else {
+            Err(format!("{rel}: not embedded"))
+        }
+    };
+    let policy = load_policy(EXAMPLE_POLICY, &resolve).map_err(|d| {
+        d.iter()
+            .map(|d| d.render("embedded example"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    finish(
+        policy,
+        |_| {
+            Ok((
+                "embedded fixtures/registry/trusted_root.json".into(),
+                EXAMPLE_TRUST_ROOT.to_vec(),
+            ))
+        },
+        "embedded example".into(),
+    )
+}
+
+/// Every `*.yaml`/`*.yml` policy in `dir`, by `metadata.name`.
+///
+/// # Errors
+/// The first file that does not load (a service must not start half-configured), or two
+/// policies with the same name.
+pub fn load_dir(dir: &Path) -> Result<BTreeMap<String, Arc<LoadedPolicy>>, String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read policies directory {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml") && p.is_file())
+        .collect();
+    files.sort();
+    let mut out = BTreeMap::new();
+    for f in files {
+        let loaded = load_file(&f)?;
+        let name = loaded.policy.name.clone();
+        if out.insert(name.clone(), Arc::new(loaded)).is_some() {
+            return Err(format!(
+                "two policies in {} are named {name:?}",
+                dir.display()
+            ));
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("no policy (*.yaml) in {}", dir.display()));
+    }
+    Ok(out)
+}

@@ -1,0 +1,233 @@
+//! Service configuration: a YAML file, `--listen` and `CUSTODY_*` overrides, embedded defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The service configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Listen address (default `127.0.0.1:8080` without TLS, `0.0.0.0:8443` with).
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// TLS (absent: plain HTTP, with a warning).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Client authentication.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Directory of trust policies (`*.yaml`); absent: the embedded example policy.
+    #[serde(default)]
+    pub policies_dir: Option<PathBuf>,
+    /// Policy used when a request names none (default: the first by name).
+    #[serde(default)]
+    pub default_policy: Option<String>,
+    /// The environment this service judges for when a request names none — for admission and
+    /// Gatekeeper, the cluster's environment (e.g. `production`).
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// Registry access.
+    #[serde(default)]
+    pub registry: RegistrySection,
+    /// Verdict cache.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// Deadlines, in milliseconds.
+    #[serde(default)]
+    pub deadlines: Deadlines,
+    /// Request bounds.
+    #[serde(default)]
+    pub limits: ServiceLimits,
+}
+
+/// TLS files (PEM). Reloaded when they change.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
+    /// If set, clients must present a certificate issued by this CA (mutual TLS, as Gatekeeper does).
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Client authentication for every route but `/healthz` and `/readyz`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthConfig {
+    /// File with one bearer token per line. With mutual TLS configured, a verified client
+    /// certificate is enough.
+    #[serde(default)]
+    pub tokens_file: Option<PathBuf>,
+    /// Allow unauthenticated requests (only for local use; logged loudly).
+    #[serde(default)]
+    pub insecure_allow_anonymous: bool,
+}
+
+/// Registry access.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistrySection {
+    /// Registries reached over plain HTTP.
+    #[serde(default)]
+    pub insecure: Vec<String>,
+    /// Registries custody may contact (absent: any). A caller cannot make custody fetch elsewhere.
+    #[serde(default)]
+    pub allowed: Option<Vec<String>>,
+    /// Extra CA certificates (PEM file).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Verdict cache settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Most verdicts kept (default 100 000).
+    #[serde(default = "default_entries")]
+    pub max_entries: u64,
+    /// How long an allow is kept, seconds (default 600).
+    #[serde(default = "default_allow_ttl")]
+    pub allow_ttl_secs: u64,
+    /// How long a deny is kept, seconds (default 60: evidence may be added).
+    #[serde(default = "default_deny_ttl")]
+    pub deny_ttl_secs: u64,
+    /// How long an error is kept, seconds (default 0: not cached).
+    #[serde(default)]
+    pub error_ttl_secs: u64,
+}
+
+fn default_entries() -> u64 {
+    100_000
+}
+fn default_allow_ttl() -> u64 {
+    600
+}
+fn default_deny_ttl() -> u64 {
+    60
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_entries: default_entries(),
+            allow_ttl_secs: default_allow_ttl(),
+            deny_ttl_secs: default_deny_ttl(),
+            error_ttl_secs: 0,
+        }
+    }
+}
+
+/// Deadlines, below the callers' timeouts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Deadlines {
+    /// `/v1/admission` (API server webhook timeout 10 s): default 8000.
+    #[serde(default = "d_admission")]
+    pub admission_ms: u64,
+    /// `/v1/gatekeeper` (Gatekeeper's 3 s): default 2500.
+    #[serde(default = "d_gatekeeper")]
+    pub gatekeeper_ms: u64,
+    /// `/v1/verify` and `/v1/kyverno`: default 8000.
+    #[serde(default = "d_admission")]
+    pub verify_ms: u64,
+}
+
+fn d_admission() -> u64 {
+    8000
+}
+fn d_gatekeeper() -> u64 {
+    2500
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Self {
+            admission_ms: d_admission(),
+            gatekeeper_ms: d_gatekeeper(),
+            verify_ms: d_admission(),
+        }
+    }
+}
+
+/// Request bounds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceLimits {
+    /// Largest request body, bytes (default 3 MiB: the API server's request limit).
+    #[serde(default = "l_body")]
+    pub max_body_bytes: usize,
+    /// Requests handled at once; more are refused with 503 + Retry-After (default 256).
+    #[serde(default = "l_conc")]
+    pub max_concurrent_requests: usize,
+    /// Most images judged in one request (default 1000).
+    #[serde(default = "l_images")]
+    pub max_images_per_request: usize,
+}
+
+fn l_body() -> usize {
+    3 << 20
+}
+fn l_conc() -> usize {
+    256
+}
+fn l_images() -> usize {
+    1000
+}
+
+impl Default for ServiceLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: l_body(),
+            max_concurrent_requests: l_conc(),
+            max_images_per_request: l_images(),
+        }
+    }
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            tls: None,
+            auth: AuthConfig::default(),
+            policies_dir: None,
+            default_policy: None,
+            environment: None,
+            registry: RegistrySection::default(),
+            cache: CacheConfig::default(),
+            deadlines: Deadlines::default(),
+            limits: ServiceLimits::default(),
+        }
+    }
+}
+
+impl ServiceConfig {
+    /// Parses a configuration file.
+    ///
+    /// # Errors
+    /// YAML errors with line and column; unknown keys are named.
+    pub fn from_yaml(text: &str) -> Result<Self, String> {
+        serde_saphyr::from_str(text).map_err(|e| e.without_snippet().to_string())
+    }
+
+    /// The listen address to use.
+    pub fn listen_addr(&self) -> String {
+        self.listen.clone().unwrap_or_else(|| {
+            if self.tls.is_some() {
+                "0.0.0.0:8443".into()
+            } else {
+                "127.0.0.1:8080".into()
+            }
+        })
+    }
+
+    /// A deadline as a `Duration`.
+    pub fn ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+}

@@ -1,0 +1,430 @@
+//! HTTP handlers: thin — parse, ask [`super::verdicts::Verdicts`], render. Errors become JSON
+//! bodies with a stable code in one place ([`ApiError`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::future::join_all;
+use kube_core::DynamicObject;
+use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+
+use super::AppState;
+use super::api::{
+    ErrorBody, ErrorDetail, ImageSummary, KyvernoResponse, ProviderItem, ProviderRequest,
+    ProviderResponse, ProviderResponseBody, VerifyRequest, VerifyResponse, pod_images,
+};
+use super::config::ServiceConfig;
+use super::verdicts::RequestError;
+use crate::verdict::{Verdict, VerdictDecision};
+
+/// The committed OpenAPI document, served as is (a test checks it matches the router).
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+/// An API error: status, stable code, message.
+pub(super) struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.1,
+                message: self.2,
+            },
+        };
+        let mut r = (self.0, axum::Json(body)).into_response();
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::UnknownPolicy(..) => {
+                ApiError(StatusCode::NOT_FOUND, "unknown-policy", e.to_string())
+            }
+            RequestError::BadImage(..) => {
+                ApiError(StatusCode::BAD_REQUEST, "bad-image", e.to_string())
+            }
+        }
+    }
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too-large"
+        } else {
+            "bad-body"
+        };
+        ApiError(status, code, e.body_text())
+    })
+}
+
+fn json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ApiError> {
+    crate::evidence::check_json_depth(bytes, 64)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "bad-json", format!("{what}: {e}")))?;
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "bad-json", format!("{what}: {e}")))
+}
+
+fn check_count(n: usize, config: &ServiceConfig) -> Result<(), ApiError> {
+    if n > config.limits.max_images_per_request {
+        return Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-many-images",
+            format!(
+                "{n} images in one request, more than the limit of {}",
+                config.limits.max_images_per_request
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Verdicts for several images, concurrently (each cached and single-flighted).
+async fn verdicts_for(
+    state: &AppState,
+    images: &[String],
+    policy: Option<&str>,
+    environment: Option<&str>,
+    deadline: Duration,
+) -> Result<Vec<Arc<Verdict>>, ApiError> {
+    let futures = images
+        .iter()
+        .map(|i| state.verdicts.verdict(i, policy, environment, deadline));
+    join_all(futures)
+        .await
+        .into_iter()
+        .map(|r| r.map_err(ApiError::from))
+        .collect()
+}
+
+/// `POST /v1/verify`.
+pub(super) async fn verify(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<VerifyResponse>, ApiError> {
+    let req: VerifyRequest = json(&body_bytes(body)?, "verify request")?;
+    let images = req.all_images();
+    if images.is_empty() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "no-images",
+            "give image or images".into(),
+        ));
+    }
+    check_count(images.len(), &state.config)?;
+    let deadline = ServiceConfig::ms(state.config.deadlines.verify_ms);
+    let verdicts = verdicts_for(
+        &state,
+        &images,
+        req.policy.as_deref(),
+        req.environment.as_deref(),
+        deadline,
+    )
+    .await?;
+    Ok(axum::Json(VerifyResponse {
+        admit: verdicts.iter().all(|v| v.admit),
+        verdicts,
+    }))
+}
+
+/// `POST /v1/kyverno`.
+pub(super) async fn kyverno(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<KyvernoResponse>, ApiError> {
+    let req: VerifyRequest = json(&body_bytes(body)?, "kyverno request")?;
+    let images = req.all_images();
+    check_count(images.len(), &state.config)?;
+    let deadline = ServiceConfig::ms(state.config.deadlines.verify_ms);
+    let verdicts = verdicts_for(
+        &state,
+        &images,
+        req.policy.as_deref(),
+        req.environment.as_deref(),
+        deadline,
+    )
+    .await?;
+    let summaries: Vec<ImageSummary> = images
+        .iter()
+        .zip(&verdicts)
+        .map(|(i, v)| ImageSummary::of(i, v))
+        .collect();
+    let message = summaries
+        .iter()
+        .filter(|s| !s.admit)
+        .map(|s| format!("{}: {}", s.image, s.reasons.join("; ")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(axum::Json(KyvernoResponse {
+        allowed: summaries.iter().all(|s| s.admit),
+        message,
+        verdicts: summaries,
+    }))
+}
+
+/// `POST /v1/gatekeeper`.
+pub(super) async fn gatekeeper(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<ProviderResponse>, ApiError> {
+    let req: ProviderRequest = json(&body_bytes(body)?, "ProviderRequest")?;
+    if req.api_version != "externaldata.gatekeeper.sh/v1beta1"
+        && req.api_version != "externaldata.gatekeeper.sh/v1alpha1"
+        || req.kind != "ProviderRequest"
+    {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "bad-kind",
+            format!(
+                "expected externaldata.gatekeeper.sh/v1beta1 ProviderRequest, got {} {}",
+                req.api_version, req.kind
+            ),
+        ));
+    }
+    check_count(req.request.keys.len(), &state.config)?;
+    let deadline = ServiceConfig::ms(state.config.deadlines.gatekeeper_ms);
+    let mut items = Vec::new();
+    let results = join_all(
+        req.request
+            .keys
+            .iter()
+            .map(|k| state.verdicts.verdict(k, None, None, deadline)),
+    )
+    .await;
+    for (key, result) in req.request.keys.iter().zip(results) {
+        items.push(match result {
+            Ok(v) => {
+                let s = ImageSummary::of(key, &v);
+                ProviderItem {
+                    key: key.clone(),
+                    error: if v.decision == VerdictDecision::Error { s.reasons.join("; ") } else { String::new() },
+                    value: serde_json::json!({"decision": s.decision, "admit": s.admit, "reasons": s.reasons, "digest": v.digest}),
+                }
+            }
+            Err(e) => ProviderItem {
+                key: key.clone(),
+                value: serde_json::Value::Null,
+                error: e.to_string(),
+            },
+        });
+    }
+    Ok(axum::Json(ProviderResponse {
+        api_version: "externaldata.gatekeeper.sh/v1beta1",
+        kind: "ProviderResponse",
+        response: ProviderResponseBody {
+            idempotent: true,
+            items,
+            system_error: String::new(),
+        },
+    }))
+}
+
+/// `POST /v1/admission`: a Kubernetes validating webhook.
+pub(super) async fn admission(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<AdmissionReview<DynamicObject>>, ApiError> {
+    let _ = headers;
+    let bytes = body_bytes(body)?;
+    let review: AdmissionReview<DynamicObject> = json(&bytes, "AdmissionReview")?;
+    if review.types.api_version != "admission.k8s.io/v1" || review.types.kind != "AdmissionReview" {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "bad-kind",
+            format!(
+                "expected admission.k8s.io/v1 AdmissionReview, got {} {}",
+                review.types.api_version, review.types.kind
+            ),
+        ));
+    }
+    let req: AdmissionRequest<DynamicObject> = review.try_into().map_err(|_| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "no-request",
+            "AdmissionReview has no request".into(),
+        )
+    })?;
+    if req.uid.is_empty() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "no-uid",
+            "AdmissionReview request has no uid".into(),
+        ));
+    }
+    let mut response = AdmissionResponse::from(&req);
+    let Some(object) = &req.object else {
+        // DELETE and friends carry no object: nothing to judge.
+        return Ok(axum::Json(response.into_review()));
+    };
+    let images = match pod_images(&req.kind.kind, &object.data) {
+        Ok(i) => i,
+        Err(_) => return Ok(axum::Json(response.into_review())), // not a workload: allowed
+    };
+    check_count(images.len(), &state.config)?;
+    let environment = state.config.environment.as_deref();
+    let deadline = ServiceConfig::ms(state.config.deadlines.admission_ms);
+    let verdicts = verdicts_for(&state, &images, None, environment, deadline).await?;
+    let mut denied = Vec::new();
+    let mut warnings = Vec::new();
+    for (image, v) in images.iter().zip(&verdicts) {
+        let s = ImageSummary::of(image, v);
+        let line = format!("{image}: {} ({})", decision_word(v), s.reasons.join("; "));
+        if !v.admit {
+            denied.push(line);
+        } else if v.decision != VerdictDecision::Allow {
+            warnings.push(format!("custody (warn mode) would deny {line}"));
+        }
+    }
+    if !denied.is_empty() {
+        response = response.deny(format!(
+            "custody: {} of {} image(s) not admitted: {}",
+            denied.len(),
+            images.len(),
+            denied.join(" | ")
+        ));
+    }
+    if !warnings.is_empty() {
+        response.warnings = Some(warnings);
+    }
+    if req.dry_run {
+        tracing::info!(uid = %req.uid, "dry-run admission: answered, nothing recorded");
+    }
+    Ok(axum::Json(response.into_review()))
+}
+
+fn decision_word(v: &Verdict) -> &'static str {
+    match v.decision {
+        VerdictDecision::Allow => "allow",
+        VerdictDecision::Deny => "deny",
+        VerdictDecision::Error => "error (could not verify)",
+    }
+}
+
+/// `GET /healthz`.
+pub(super) async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz`: 200 once policies and trust roots are loaded.
+pub(super) async fn readyz(State(state): State<AppState>) -> Response {
+    let set = state.verdicts.policies();
+    if state.ready.load(std::sync::atomic::Ordering::SeqCst) && !set.policies.is_empty() {
+        (
+            StatusCode::OK,
+            format!("ready: {} policies\n", set.policies.len()),
+        )
+            .into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+/// `GET /metrics`.
+pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// `GET /openapi.json`.
+pub(super) async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// 404 in the API's error format.
+pub(super) async fn not_found() -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "not-found", "no such route".into())
+}
+
+/// Bearer tokens (constant-time comparison) or, with mutual TLS, the verified client certificate.
+pub(super) async fn authenticate(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if state.mtls || state.config.auth.insecure_allow_anonymous {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let ok = presented.is_some_and(|p| {
+        state
+            .tokens
+            .iter()
+            .any(|t| constant_time_eq(t.as_bytes(), p.as_bytes()))
+    });
+    if !ok {
+        let mut r = ApiError(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "a valid bearer token is required".into(),
+        )
+        .into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"custody\""),
+        );
+        return r;
+    }
+    next.run(request).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Concurrency bound (503 + Retry-After when full, never an unbounded queue) and metrics.
+pub(super) async fn observe(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = match request.uri().path() {
+        p @ ("/v1/verify" | "/v1/admission" | "/v1/gatekeeper" | "/v1/kyverno" | "/healthz"
+        | "/readyz" | "/metrics" | "/openapi.json") => p.to_owned(),
+        _ => "other".to_owned(),
+    };
+    let started = Instant::now();
+    let response = if route == "/healthz" || route == "/readyz" {
+        next.run(request).await
+    } else {
+        match state.permits.clone().try_acquire_owned() {
+            Ok(_permit) => next.run(request).await,
+            Err(_) => ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "too many requests in flight; retry".into(),
+            )
+            .into_response(),
+        }
+    };
+    state
+        .metrics
+        .request(&route, response.status().as_u16(), started.elapsed());
+    response
+}

@@ -130,7 +130,9 @@ pub(super) async fn verify(
         &state,
         &images,
         req.policy.as_deref(),
-        req.environment.as_deref(),
+        req.environment
+            .as_deref()
+            .or(state.config.environment.as_deref()),
         deadline,
     )
     .await?;
@@ -153,7 +155,9 @@ pub(super) async fn kyverno(
         &state,
         &images,
         req.policy.as_deref(),
-        req.environment.as_deref(),
+        req.environment
+            .as_deref()
+            .or(state.config.environment.as_deref()),
         deadline,
     )
     .await?;
@@ -197,12 +201,11 @@ pub(super) async fn gatekeeper(
     check_count(req.request.keys.len(), &state.config)?;
     let deadline = ServiceConfig::ms(state.config.deadlines.gatekeeper_ms);
     let mut items = Vec::new();
-    let results = join_all(
-        req.request
-            .keys
-            .iter()
-            .map(|k| state.verdicts.verdict(k, None, None, deadline)),
-    )
+    let results = join_all(req.request.keys.iter().map(|k| {
+        state
+            .verdicts
+            .verdict(k, None, state.config.environment.as_deref(), deadline)
+    }))
     .await;
     for (key, result) in req.request.keys.iter().zip(results) {
         items.push(match result {

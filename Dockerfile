@@ -15,7 +15,8 @@ FROM rust:${RUST_VERSION}-bookworm AS builder
 WORKDIR /src
 # The build needs the manifest, lockfile, sources, benches/ (declared [[bench]] targets),
 # vendor/ ([patch.crates-io]) and the files src/ embeds with include_str!/include_bytes!
-# (trust-roots/, deploy/policies/gitops.yaml, fixtures/registry/). .dockerignore trims the rest.
+# (trust-roots/, deploy/policies/gitops.yaml, fixtures/registry/, docs/openapi.json).
+# .dockerignore trims the rest.
 COPY . .
 # Cache mounts keep the crates.io index/downloads and the target dir between builds; the binary
 # is copied out of the (unpersisted) target mount into /out.

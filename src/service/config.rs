@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// The service configuration file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceConfig {
     /// Listen address (default `127.0.0.1:8080` without TLS, `0.0.0.0:8443` with).
@@ -63,7 +63,12 @@ pub struct AuthConfig {
     /// certificate is enough.
     #[serde(default)]
     pub tokens_file: Option<PathBuf>,
-    /// Allow unauthenticated requests (only for local use; logged loudly).
+    /// Routes that need no authentication — e.g. `/v1/admission` when the API server cannot be
+    /// given a token, or `/v1/kyverno` (its service calls send no credentials). Keep them behind
+    /// a NetworkPolicy. Health routes never need authentication.
+    #[serde(default)]
+    pub anonymous_routes: Vec<String>,
+    /// Allow unauthenticated requests on every route (only for local use; logged loudly).
     #[serde(default)]
     pub insecure_allow_anonymous: bool,
 }
@@ -185,23 +190,6 @@ impl Default for ServiceLimits {
             max_body_bytes: l_body(),
             max_concurrent_requests: l_conc(),
             max_images_per_request: l_images(),
-        }
-    }
-}
-
-impl Default for ServiceConfig {
-    fn default() -> Self {
-        Self {
-            listen: None,
-            tls: None,
-            auth: AuthConfig::default(),
-            policies_dir: None,
-            default_policy: None,
-            environment: None,
-            registry: RegistrySection::default(),
-            cache: CacheConfig::default(),
-            deadlines: Deadlines::default(),
-            limits: ServiceLimits::default(),
         }
     }
 }

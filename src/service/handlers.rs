@@ -2,7 +2,9 @@
 //! bodies with a stable code in one place ([`ApiError`]).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -364,7 +366,24 @@ pub(super) async fn authenticate(
     request: Request,
     next: Next,
 ) -> Response {
-    if state.mtls || state.config.auth.insecure_allow_anonymous {
+    if state.config.auth.insecure_allow_anonymous
+        || state
+            .config
+            .auth
+            .anonymous_routes
+            .iter()
+            .any(|r| r == request.uri().path())
+    {
+        return next.run(request).await;
+    }
+    // With mutual TLS configured, a client certificate that verified against the client CA
+    // during the handshake authenticates.
+    if state.mtls
+        && request
+            .extensions()
+            .get::<Arc<axum_server::tls::TlsInfo>>()
+            .is_some_and(|i| !i.peer_certificates.is_empty())
+    {
         return next.run(request).await;
     }
     let presented = request

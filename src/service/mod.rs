@@ -125,7 +125,11 @@ pub fn build_state(config: ServiceConfig) -> Result<AppState, String> {
         None => Vec::new(),
     };
     let mtls = config.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
-    if tokens.is_empty() && !mtls && !config.auth.insecure_allow_anonymous {
+    if tokens.is_empty()
+        && !mtls
+        && !config.auth.insecure_allow_anonymous
+        && config.auth.anonymous_routes.is_empty()
+    {
         return Err("no client authentication configured: set auth.tokensFile, tls.clientCa, or (local use only) auth.insecureAllowAnonymous".into());
     }
     let verdicts = Arc::new(Verdicts::new(
@@ -174,7 +178,8 @@ pub fn router(state: AppState) -> Router {
 
 /// Watches the policies directory (polling, which also sees Kubernetes' symlink swaps) and
 /// reloads on change or on SIGHUP. A reload that fails keeps the old policies and logs why.
-fn spawn_reloader(state: AppState) {
+/// [`serve`] calls it; embedders that drive [`router`] themselves call it once.
+pub fn spawn_reloader(state: AppState) {
     let Some(dir) = state.config.policies_dir.clone() else {
         return;
     };

@@ -39,6 +39,9 @@ fn server_config(tls: &TlsConfig) -> Result<rustls::ServerConfig, String> {
                 Arc::new(roots),
                 provider,
             )
+            // Request a client certificate but do not require one: probes and token callers connect
+            // without; a presented certificate must verify, and then authenticates (TlsInfo).
+            .allow_unauthenticated()
             .build()
             .map_err(|e| e.to_string())?;
             builder.with_client_cert_verifier(verifier)

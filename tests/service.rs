@@ -1,0 +1,803 @@
+//! `custody serve` end to end over real HTTP on loopback, against the real local registry (behind
+//! the counting proxy of tests/common): every route, each caller shape, auth, limits, cache,
+//! singleflight, deadlines, hot reload, metrics, and the OpenAPI document.
+
+// Tests may print and read the clock; the bans are for the library.
+#![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::proxy::{Action, Proxy};
+use common::registry::{Registry, TempDir, tools_available};
+use custody::service::{ServiceConfig, build_state, router};
+use serde_json::{Value, json};
+
+const APP: &str = "sha256:062e96531192934368726e8a972be8cd35f1af0834722409465a5b8be53493bb";
+const UNSIGNED: &str = "sha256:5ebf259c71e5ac0639a8d66c74331a19dd8fc0451384ee6706fc02cb9c560f4b";
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+struct Env {
+    _registry: Registry,
+    proxy: Proxy,
+    dir: TempDir,
+    rt: tokio::runtime::Runtime,
+    base: String,
+    http: reqwest::Client,
+}
+
+fn policies_dir(dir: &Path) -> PathBuf {
+    // The example policy with its relative paths made absolute.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("deploy/policies/gitops.yaml"))
+        .unwrap()
+        .replace("../../fixtures/", &format!("{}/fixtures/", root.display()));
+    let p = dir.join("policies");
+    std::fs::create_dir_all(&p).unwrap();
+    std::fs::write(p.join("gitops.yaml"), text).unwrap();
+    p
+}
+
+fn start(configure: impl FnOnce(&mut ServiceConfig)) -> Option<Env> {
+    if !tools_available() {
+        return None;
+    }
+    let registry = Registry::start();
+    registry.push(&["demo/app", "demo/unsigned"]);
+    let proxy = Proxy::start(&registry.host(), false);
+    let dir = TempDir::new("custody-service");
+    std::fs::write(dir.0.join("tokens"), format!("# test\n{TOKEN}\n")).unwrap();
+    let mut config = ServiceConfig {
+        listen: Some("127.0.0.1:0".into()),
+        policies_dir: Some(policies_dir(&dir.0)),
+        environment: Some("production".into()),
+        ..ServiceConfig::default()
+    };
+    config.auth.tokens_file = Some(dir.0.join("tokens"));
+    config.registry.insecure = vec![proxy.host()];
+    configure(&mut config);
+    let state = build_state(config).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    {
+        let _guard = rt.enter();
+        custody::service::spawn_reloader(state.clone());
+    }
+    rt.spawn(async move { axum::serve(listener, router(state)).await });
+    Some(Env {
+        _registry: registry,
+        proxy,
+        dir,
+        rt,
+        base,
+        http: reqwest::Client::new(),
+    })
+}
+
+impl Env {
+    fn image(&self, repo: &str, digest: &str) -> String {
+        format!("{}/demo/{repo}@{digest}", self.proxy.host())
+    }
+
+    fn post(&self, path: &str, body: Value) -> (u16, Value, reqwest::header::HeaderMap) {
+        self.post_raw(path, body.to_string().into_bytes(), Some(TOKEN))
+    }
+
+    fn post_raw(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        token: Option<&str>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        self.rt.block_on(async {
+            let mut r = self
+                .http
+                .post(format!("{}{path}", self.base))
+                .header("content-type", "application/json")
+                .body(body);
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            let resp = r.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let bytes = resp.bytes().await.unwrap();
+            (
+                status,
+                serde_json::from_slice(&bytes)
+                    .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())),
+                headers,
+            )
+        })
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        self.rt.block_on(async {
+            let mut r = self.http.get(format!("{}{path}", self.base));
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            let resp = r.send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        })
+    }
+}
+
+fn pod(images: &[&str], dry_run: bool) -> Value {
+    let containers: Vec<Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, im)| json!({"name": format!("c{i}"), "image": im}))
+        .collect();
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": "web", "namespace": "shop", "operation": "CREATE",
+            "userInfo": {"username": "alice"},
+            "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "shop"}, "spec": {"containers": containers}},
+            "dryRun": dry_run
+        }
+    })
+}
+
+macro_rules! service {
+    ($configure:expr) => {
+        match start($configure) {
+            Some(e) => e,
+            None => return,
+        }
+    };
+}
+
+// ------------------------------------------------------------------ the four caller shapes ----
+
+#[test]
+fn verify_endpoint_allows_denies_and_explains() {
+    let e = service!(|_| {});
+    let (code, body, _) = e.post("/v1/verify", json!({"images": [e.image("app", APP), e.image("unsigned", UNSIGNED)], "environment": "production"}));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["admit"], false);
+    assert_eq!(body["verdicts"][0]["decision"], "allow");
+    assert_eq!(body["verdicts"][1]["decision"], "deny");
+    assert_eq!(body["verdicts"][1]["reasons"][0]["check"], "authorities");
+    assert!(
+        body["verdicts"][0]["policy"]["contentHash"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+}
+
+#[test]
+fn admission_denies_with_one_message_listing_each_failing_image() {
+    let e = service!(|_| {});
+    let (code, body, _) = e.post(
+        "/v1/admission",
+        pod(
+            &[&e.image("app", APP), &e.image("unsigned", UNSIGNED)],
+            false,
+        ),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(body["kind"], "AdmissionReview");
+    let r = &body["response"];
+    assert_eq!(r["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+    assert_eq!(r["allowed"], false);
+    let msg = r["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("custody: 1 of 2 image(s) not admitted:")
+            && msg.contains("demo/unsigned")
+            && msg.contains("authorities"),
+        "{msg}"
+    );
+    assert!(!msg.contains("demo/app@"), "{msg}");
+
+    // A Deployment of the signed image, as a dry run: allowed, same answer.
+    let mut d = pod(&[], true);
+    d["request"]["kind"] = json!({"group": "apps", "version": "v1", "kind": "Deployment"});
+    d["request"]["object"] = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"template": {"spec": {"containers": [{"name": "a", "image": e.image("app", APP)}], "initContainers": [{"name": "i", "image": e.image("app", APP)}]}}}});
+    let (code, body, _) = e.post("/v1/admission", d);
+    assert_eq!(code, 200);
+    assert_eq!(body["response"]["allowed"], true, "{body}");
+}
+
+#[test]
+fn admission_in_warn_mode_allows_with_warnings() {
+    let e = service!(|_| {});
+    let p = e.dir.0.join("policies/gitops.yaml");
+    std::fs::write(
+        &p,
+        std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("mode: enforce", "mode: warn"),
+    )
+    .unwrap();
+    // The reloader polls every 2 s.
+    std::thread::sleep(Duration::from_millis(2500));
+    let (_, body, _) = e.post(
+        "/v1/admission",
+        pod(&[&e.image("unsigned", UNSIGNED)], false),
+    );
+    assert_eq!(body["response"]["allowed"], true, "{body}");
+    let w = body["response"]["warnings"][0].as_str().unwrap();
+    assert!(
+        w.starts_with("custody (warn mode) would deny") && w.contains("demo/unsigned"),
+        "{w}"
+    );
+}
+
+#[test]
+fn gatekeeper_and_kyverno_shapes() {
+    let e = service!(|c| c.registry.allowed = None);
+    let (code, body, _) = e.post(
+        "/v1/gatekeeper",
+        json!({"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderRequest", "request": {"keys": [e.image("app", APP), e.image("unsigned", UNSIGNED), "not a reference"]}}),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["apiVersion"], "externaldata.gatekeeper.sh/v1beta1");
+    assert_eq!(body["kind"], "ProviderResponse");
+    let items = body["response"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["value"]["decision"], "allow");
+    assert!(items[0].get("error").is_none());
+    assert_eq!(items[1]["value"]["admit"], false);
+    assert!(
+        items[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid image reference"),
+        "{}",
+        items[2]
+    );
+    assert_eq!(body["response"]["idempotent"], true);
+
+    let (code, body, _) = e.post(
+        "/v1/kyverno",
+        json!({"images": [e.image("app", APP), e.image("unsigned", UNSIGNED)]}),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["allowed"], false);
+    assert!(body["message"].as_str().unwrap().contains("demo/unsigned"));
+    assert_eq!(body["verdicts"][0]["admit"], true);
+}
+
+// ------------------------------------------------------------------ bad input ----
+
+#[test]
+fn bad_requests_get_clear_errors_and_the_process_stays_up() {
+    let e = service!(|c| c.limits.max_body_bytes = 64 << 10);
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("/v1/verify", b"{not json".to_vec(), 400, "bad-json"),
+        (
+            "/v1/verify",
+            br#"{"images": []}"#.to_vec(),
+            400,
+            "no-images",
+        ),
+        (
+            "/v1/verify",
+            br#"{"image": "x", "colour": 1}"#.to_vec(),
+            400,
+            "bad-json",
+        ),
+        (
+            "/v1/verify",
+            json!({"image": e.image("app", APP), "policy": "nope"})
+                .to_string()
+                .into_bytes(),
+            404,
+            "unknown-policy",
+        ),
+        (
+            "/v1/verify",
+            json!({"image": "UPPER/Case"}).to_string().into_bytes(),
+            400,
+            "bad-image",
+        ),
+        ("/v1/verify", vec![b' '; 70 << 10], 413, "too-large"),
+        (
+            "/v1/admission",
+            json!({"apiVersion": "v1", "kind": "Pod"})
+                .to_string()
+                .into_bytes(),
+            400,
+            "bad-kind",
+        ),
+        (
+            "/v1/admission",
+            json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"})
+                .to_string()
+                .into_bytes(),
+            400,
+            "no-request",
+        ),
+        (
+            "/v1/admission",
+            {
+                let mut p = pod(&["x"], false);
+                p["request"]["uid"] = json!("");
+                p.to_string().into_bytes()
+            },
+            400,
+            "no-uid",
+        ),
+        (
+            "/v1/gatekeeper",
+            json!({"apiVersion": "v1", "kind": "Nope", "request": {"keys": []}})
+                .to_string()
+                .into_bytes(),
+            400,
+            "bad-kind",
+        ),
+        (
+            "/v1/verify",
+            format!("{}{}", "[".repeat(100), "]".repeat(100)).into_bytes(),
+            400,
+            "bad-json",
+        ),
+    ];
+    for (path, body, status, code) in cases {
+        let (s, b, _) = e.post_raw(path, body, Some(TOKEN));
+        assert_eq!(s, status, "{path}: {b}");
+        assert_eq!(b["error"]["code"], code, "{path}: {b}");
+    }
+    assert_eq!(e.get("/healthz", None), (200, "ok\n".into()));
+}
+
+#[test]
+fn a_pod_with_a_thousand_containers_of_one_image_verifies_it_once() {
+    let e = service!(|_| {});
+    let image = e.image("app", APP);
+    let many: Vec<&str> = vec![image.as_str(); 1000];
+    let (code, body, _) = e.post("/v1/admission", pod(&many, false));
+    assert_eq!(code, 200);
+    assert_eq!(body["response"]["allowed"], true, "{body}");
+    let manifest_fetches = e
+        .proxy
+        .paths()
+        .iter()
+        .filter(|p| p.ends_with(&format!("/manifests/{APP}")))
+        .count();
+    assert_eq!(manifest_fetches, 1, "{:?}", e.proxy.paths());
+    // 1001 distinct images: over the per-request bound, refused before any verification.
+    let images: Vec<String> = (0..1001)
+        .map(|i| format!("registry.example/app{i}@{APP}"))
+        .collect();
+    let refs: Vec<&str> = images.iter().map(String::as_str).collect();
+    let (s, b, _) = e.post("/v1/admission", pod(&refs, false));
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (413, Some("too-many-images"))
+    );
+}
+
+#[test]
+fn authentication_is_required_everywhere_but_health() {
+    let e = service!(|_| {});
+    let (s, b, h) = e.post_raw("/v1/verify", b"{}".to_vec(), None);
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    assert!(h.get("www-authenticate").is_some());
+    let (s, _, _) = e.post_raw(
+        "/v1/verify",
+        b"{}".to_vec(),
+        Some("wrong-token-0123456789abcdef"),
+    );
+    assert_eq!(s, 401);
+    assert_eq!(e.get("/metrics", None).0, 401);
+    assert_eq!(e.get("/healthz", None).0, 200);
+    assert!(e.get("/readyz", None).1.starts_with("ready: 1 policies"));
+}
+
+// ------------------------------------------------------------------ cache, singleflight, deadlines ----
+
+#[test]
+fn concurrent_requests_share_one_verification_and_repeats_hit_the_cache() {
+    let e = service!(|_| {});
+    let image = e.image("app", APP);
+    let body = json!({ "image": image }).to_string();
+    let results = e.rt.block_on(async {
+        let futures = (0..16).map(|_| {
+            e.http
+                .post(format!("{}/v1/verify", e.base))
+                .bearer_auth(TOKEN)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+        });
+        futures_util::future::join_all(futures).await
+    });
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|r| r.status() == 200))
+    );
+    let fetches = |e: &Env| {
+        e.proxy
+            .paths()
+            .iter()
+            .filter(|p| p.ends_with(&format!("/manifests/{APP}")))
+            .count()
+    };
+    assert_eq!(
+        fetches(&e),
+        1,
+        "16 concurrent misses → 1 registry fetch: {:?}",
+        e.proxy.paths()
+    );
+    let before = e.proxy.requests();
+    let (_, b, _) = e.post("/v1/verify", json!({ "image": image }));
+    assert_eq!(b["verdicts"][0]["decision"], "allow");
+    assert_eq!(
+        e.proxy.requests(),
+        before,
+        "a cached verdict makes no registry request"
+    );
+    let (_, metrics) = e.get("/metrics", Some(TOKEN));
+    assert!(
+        metrics.contains("custody_verdict_cache_hits_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "custody_verdicts_total{decision=\"allow\",policy=\"gitops-three-environments\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("custody_http_request_seconds_bucket{"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("custody_registry_requests_total"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_deadline_ends_in_an_error_verdict_never_an_allow() {
+    let e = service!(|c| c.deadlines.gatekeeper_ms = 600);
+    e.proxy
+        .rule("/manifests/", Action::Delay(Duration::from_secs(3)), None);
+    let started = std::time::Instant::now();
+    let (code, body, _) = e.post(
+        "/v1/gatekeeper",
+        json!({"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderRequest", "request": {"keys": [e.image("app", APP)]}}),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(code, 200);
+    let item = &body["response"]["items"][0];
+    assert_eq!(item["value"]["decision"], "error", "{body}");
+    assert_eq!(item["value"]["admit"], false);
+    assert!(
+        item["error"].as_str().unwrap().contains("deadline"),
+        "{item}"
+    );
+}
+
+#[test]
+fn policy_changes_reload_and_invalidate_cached_verdicts() {
+    let e = service!(|_| {});
+    let image = e.image("app", APP);
+    let (_, b, _) = e.post("/v1/verify", json!({ "image": image }));
+    assert_eq!(b["verdicts"][0]["decision"], "allow");
+    let p = e.dir.0.join("policies/gitops.yaml");
+    std::fs::write(
+        &p,
+        std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("sbom: present", "sbom: attested"),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let (_, b, _) = e.post("/v1/verify", json!({ "image": image }));
+    assert_eq!(b["verdicts"][0]["decision"], "deny", "{b}");
+    assert_eq!(b["verdicts"][0]["reasons"][0]["check"], "sbom");
+    // A broken edit keeps the previous policies.
+    std::fs::write(&p, "apiVersion: nope").unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let (code, b, _) = e.post("/v1/verify", json!({ "image": image }));
+    assert_eq!(code, 200);
+    assert_eq!(b["verdicts"][0]["decision"], "deny");
+}
+
+#[test]
+fn too_many_requests_in_flight_get_503_with_retry_after() {
+    let e = service!(|c| c.limits.max_concurrent_requests = 1);
+    e.proxy.rule(
+        "/manifests/",
+        Action::Delay(Duration::from_millis(1500)),
+        Some(1),
+    );
+    let slow = {
+        let http = e.http.clone();
+        let url = format!("{}/v1/verify", e.base);
+        let body = json!({ "image": e.image("app", APP) }).to_string();
+        e.rt.spawn(async move {
+            http.post(url)
+                .bearer_auth(TOKEN)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let (s, b, h) = e.post(
+        "/v1/verify",
+        json!({ "image": e.image("unsigned", UNSIGNED) }),
+    );
+    assert_eq!(s, 503, "{b}");
+    assert_eq!(b["error"]["code"], "overloaded");
+    assert_eq!(h.get("retry-after").unwrap(), "1");
+    assert_eq!(
+        e.get("/healthz", None).0,
+        200,
+        "health is not subject to the bound"
+    );
+    assert_eq!(e.rt.block_on(slow).unwrap().unwrap(), 200);
+}
+
+#[test]
+fn the_openapi_document_matches_the_router() {
+    let e = service!(|_| {});
+    let (code, text) = e.get("/openapi.json", Some(TOKEN));
+    assert_eq!(code, 200);
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let committed: Value = serde_json::from_slice(
+        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(doc, committed);
+    let mut paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        vec![
+            "/healthz",
+            "/metrics",
+            "/openapi.json",
+            "/readyz",
+            "/v1/admission",
+            "/v1/gatekeeper",
+            "/v1/kyverno",
+            "/v1/verify"
+        ]
+    );
+    // Every documented path answers something other than the router's 404.
+    for p in &paths {
+        let (s, _) = e.get(p, Some(TOKEN));
+        assert_ne!(s, 404, "{p} is documented but not routed");
+    }
+    assert_eq!(e.get("/v2/nothing", Some(TOKEN)).0, 404);
+}
+
+// ------------------------------------------------------------------ TLS and mutual TLS ----
+
+fn openssl(args: &[&str], dir: &Path) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn https_with_mutual_tls_authenticates_by_certificate_or_token_and_probes_need_neither() {
+    if !tools_available()
+        || std::process::Command::new("openssl")
+            .arg("version")
+            .output()
+            .is_err()
+    {
+        return;
+    }
+    let d = TempDir::new("custody-tls");
+    let dir = d.0.as_path();
+    // A CA, a server certificate for 127.0.0.1, a client certificate, and a stranger's certificate.
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-subj",
+            "/CN=test-ca",
+            "-days",
+            "2",
+        ],
+        dir,
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for (name, ext) in [("server", true), ("client", false)] {
+        openssl(
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+            dir,
+        );
+        let mut args = vec![
+            "x509",
+            "-req",
+            "-in",
+            &*Box::leak(format!("{name}.csr").into_boxed_str()),
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &*Box::leak(format!("{name}.crt").into_boxed_str()),
+            "-days",
+            "2",
+        ];
+        args.extend(["-extfile", if ext { "san.ext" } else { "client.ext" }]);
+        openssl(&args, dir);
+    }
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "stranger.key",
+            "-out",
+            "stranger.crt",
+            "-subj",
+            "/CN=stranger",
+            "-days",
+            "2",
+        ],
+        dir,
+    );
+    let policies = policies_dir(dir);
+    std::fs::write(dir.join("tokens"), format!("{TOKEN}\n")).unwrap();
+    let port = common::registry::free_port();
+    let config = format!(
+        "listen: 127.0.0.1:{port}\nenvironment: production\npoliciesDir: {}\ntls:\n  cert: {d}/server.crt\n  key: {d}/server.key\n  clientCa: {d}/ca.crt\nauth:\n  tokensFile: {d}/tokens\n",
+        policies.display(),
+        d = dir.display()
+    );
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
+            .args([
+                "serve",
+                "--config",
+                dir.join("config.yaml").to_str().unwrap(),
+            ])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = |path: &str| format!("https://127.0.0.1:{port}{path}");
+    let curl = |extra: &[&str], path: &str| -> String {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "5",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--cacert",
+                dir.join("ca.crt").to_str().unwrap(),
+            ])
+            .args(extra)
+            .arg(url(path))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let started = std::time::Instant::now();
+    while curl(&[], "/readyz") != "200" {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "service did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let post = [
+        "-X",
+        "POST",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"images":[]}"#,
+    ];
+    let cert = [
+        "--cert",
+        dir.join("client.crt").to_str().unwrap().to_owned().leak(),
+        "--key",
+        dir.join("client.key").to_str().unwrap().to_owned().leak(),
+    ];
+    let bearer = format!("authorization: Bearer {TOKEN}");
+    assert_eq!(curl(&[], "/healthz"), "200", "probes need no certificate");
+    assert_eq!(curl(&post, "/v1/verify"), "401", "no certificate, no token");
+    assert_eq!(
+        curl(&[&post[..], &cert[..]].concat(), "/v1/verify"),
+        "400",
+        "a verified client certificate authenticates (400: empty image list)"
+    );
+    assert_eq!(
+        curl(
+            &[&post[..], &["-H", bearer.as_str()]].concat(),
+            "/v1/verify"
+        ),
+        "400",
+        "a bearer token authenticates"
+    );
+    let stranger = [
+        "--cert",
+        dir.join("stranger.crt").to_str().unwrap().to_owned().leak(),
+        "--key",
+        dir.join("stranger.key").to_str().unwrap().to_owned().leak(),
+    ];
+    assert_eq!(
+        curl(&[&post[..], &stranger[..]].concat(), "/v1/verify"),
+        "000",
+        "a certificate from another CA fails the handshake"
+    );
+}

@@ -123,6 +123,11 @@ impl Verdicts {
         self.cache.entry_count()
     }
 
+    /// Puts a verdict in the cache under `key` (pre-warming, and the capacity benchmark).
+    pub async fn insert(&self, key: String, verdict: Arc<Verdict>) {
+        self.cache.insert(key, verdict).await;
+    }
+
     /// Runs pending cache maintenance (tests and memory measurements).
     pub async fn sync_cache(&self) {
         self.cache.run_pending_tasks().await;

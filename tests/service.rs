@@ -736,6 +736,7 @@ fn https_with_mutual_tls_authenticates_by_certificate_or_token_and_probes_need_n
         let out = std::process::Command::new("curl")
             .args([
                 "-s",
+                "--http1.1",
                 "--max-time",
                 "5",
                 "-o",

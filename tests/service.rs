@@ -802,3 +802,47 @@ fn https_with_mutual_tls_authenticates_by_certificate_or_token_and_probes_need_n
         "a certificate from another CA fails the handshake"
     );
 }
+
+#[test]
+fn a_slow_client_is_disconnected_and_the_service_keeps_serving() {
+    use std::io::{Read, Write};
+    let port = common::registry::free_port();
+    let mut config = ServiceConfig {
+        listen: Some(format!("127.0.0.1:{port}")),
+        ..ServiceConfig::default()
+    };
+    config.auth.insecure_allow_anonymous = true;
+    config.limits.header_read_timeout_ms = 300;
+    let state = build_state(config).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.spawn(custody::service::serve(state, std::future::pending()));
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Half a request line, then silence.
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    slow.write_all(b"POST /v1/verify HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let waited = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    assert!(
+        waited.elapsed() < Duration::from_secs(2),
+        "the slow connection was not closed: {:?}",
+        waited.elapsed()
+    );
+    // Meanwhile and after, others are served.
+    let mut ok = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    ok.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    ok.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+}

@@ -172,6 +172,14 @@ pub struct ServiceLimits {
     /// Most images judged in one request (default 1000).
     #[serde(default = "l_images")]
     pub max_images_per_request: usize,
+    /// A connection that has not sent its request headers within this many milliseconds is
+    /// closed (slow clients; default 10 000).
+    #[serde(default = "l_header")]
+    pub header_read_timeout_ms: u64,
+}
+
+fn l_header() -> u64 {
+    10_000
 }
 
 fn l_body() -> usize {
@@ -190,6 +198,7 @@ impl Default for ServiceLimits {
             max_body_bytes: l_body(),
             max_concurrent_requests: l_conc(),
             max_images_per_request: l_images(),
+            header_read_timeout_ms: l_header(),
         }
     }
 }

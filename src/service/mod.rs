@@ -254,32 +254,41 @@ pub async fn serve(
     spawn_reloader(state.clone());
     let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     state.ready.store(true, Ordering::SeqCst);
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        h.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    // Slow clients: a connection that has not sent its headers in time is closed (hyper's
+    // header-read timeout; axum-server installs the timer it needs).
+    let header_timeout = Duration::from_millis(state.config.limits.header_read_timeout_ms.max(1));
     match state.config.tls.clone() {
         None => {
             tracing::warn!(%addr, "serving plain HTTP: configure tls for anything but local use");
-            let listener = tokio::net::TcpListener::bind(addr)
+            let mut server = axum_server::bind(addr).handle(handle);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(header_timeout);
+            server
+                .serve(app)
                 .await
-                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| format!("cannot serve on {addr}: {e}"))
         }
         Some(tls) => {
             let rustls = tls::config(&tls)?;
             tls::spawn_reload(tls.clone(), rustls.clone());
-            let handle = axum_server::Handle::new();
-            let h = handle.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                h.graceful_shutdown(Some(Duration::from_secs(10)));
-            });
             tracing::info!(%addr, mtls = tls.client_ca.is_some(), "serving HTTPS");
-            axum_server::bind_rustls(addr, rustls)
-                .handle(handle)
+            let mut server = axum_server::bind_rustls(addr, rustls).handle(handle);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(header_timeout);
+            server
                 .serve(app)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| format!("cannot serve on {addr}: {e}"))
         }
     }
 }

@@ -14,7 +14,6 @@ mod registry;
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 struct Kill(Child);
@@ -193,12 +192,12 @@ fn main() {
         for i in 0..100_000u32 {
             let mut v = verdict.clone();
             v.reference = format!("registry.example/team-{}/app{i}@{}", i % 97, digest);
-            state.verdicts.insert(format!("{}|{}|production|{}", loaded.policy.content_hash, loaded.trust.content_hash(), v.reference), Arc::new(v)).await;
+            state.verdicts.insert(&format!("{}|{}|production|{}", loaded.policy.content_hash, loaded.trust.content_hash(), v.reference), &v).await;
         }
         state.verdicts.sync_cache().await;
         let after = vm_rss_kib();
         println!(
-            "service/memory: 100000 cached verdicts ({} evidence items each, {json_len} bytes as JSON): RSS {:.1} MiB → {:.1} MiB (+{:.1} MiB; {} entries)",
+            "service/memory: 100000 cached decisions (compact form of verdicts with {} evidence items, {json_len} bytes as full JSON): RSS {:.1} MiB → {:.1} MiB (+{:.1} MiB; {} entries)",
             verdict.evidence.len(),
             before as f64 / 1024.0,
             after as f64 / 1024.0,

@@ -72,17 +72,13 @@ pub struct ImageSummary {
 }
 
 impl ImageSummary {
-    /// From a verdict.
-    pub fn of(image: &str, v: &Verdict) -> Self {
-        let mut reasons: Vec<String> = v.reasons.iter().map(ToString::to_string).collect();
-        if let Some(e) = &v.error {
-            reasons.push(format!("error: {e}"));
-        }
+    /// From a (compact) decision.
+    pub fn of(image: &str, d: &crate::service::verdicts::Decision) -> Self {
         Self {
             image: image.to_owned(),
-            decision: v.decision,
-            admit: v.admit,
-            reasons,
+            decision: d.decision,
+            admit: d.admit,
+            reasons: d.reasons.iter().map(|r| r.to_string()).collect(),
         }
     }
 }

@@ -92,9 +92,12 @@ pub struct RegistrySection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CacheConfig {
-    /// Most verdicts kept (default 100 000).
+    /// Most decisions kept, in compact form (default 100 000).
     #[serde(default = "default_entries")]
     pub max_entries: u64,
+    /// Most full verdicts kept for `/v1/verify` (default 10 000).
+    #[serde(default = "default_full")]
+    pub max_full_verdicts: u64,
     /// How long an allow is kept, seconds (default 600).
     #[serde(default = "default_allow_ttl")]
     pub allow_ttl_secs: u64,
@@ -109,6 +112,9 @@ pub struct CacheConfig {
 fn default_entries() -> u64 {
     100_000
 }
+fn default_full() -> u64 {
+    10_000
+}
 fn default_allow_ttl() -> u64 {
     600
 }
@@ -120,6 +126,7 @@ impl Default for CacheConfig {
     fn default() -> Self {
         Self {
             max_entries: default_entries(),
+            max_full_verdicts: default_full(),
             allow_ttl_secs: default_allow_ttl(),
             deny_ttl_secs: default_deny_ttl(),
             error_ttl_secs: 0,

@@ -22,7 +22,7 @@ use super::api::{
     ProviderResponse, ProviderResponseBody, VerifyRequest, VerifyResponse, pod_images,
 };
 use super::config::ServiceConfig;
-use super::verdicts::RequestError;
+use super::verdicts::{Decision, RequestError};
 use crate::verdict::{Verdict, VerdictDecision};
 
 /// The committed OpenAPI document, served as is (a test checks it matches the router).
@@ -112,6 +112,24 @@ async fn verdicts_for(
         .collect()
 }
 
+/// Compact decisions for several images (admission, Gatekeeper, Kyverno), concurrently.
+async fn decisions_for(
+    state: &AppState,
+    images: &[String],
+    policy: Option<&str>,
+    environment: Option<&str>,
+    deadline: Duration,
+) -> Result<Vec<Arc<Decision>>, ApiError> {
+    let futures = images
+        .iter()
+        .map(|i| state.verdicts.decision(i, policy, environment, deadline));
+    join_all(futures)
+        .await
+        .into_iter()
+        .map(|r| r.map_err(ApiError::from))
+        .collect()
+}
+
 /// `POST /v1/verify`.
 pub(super) async fn verify(
     State(state): State<AppState>,
@@ -153,7 +171,7 @@ pub(super) async fn kyverno(
     let images = req.all_images();
     check_count(images.len(), &state.config)?;
     let deadline = ServiceConfig::ms(state.config.deadlines.verify_ms);
-    let verdicts = verdicts_for(
+    let verdicts = decisions_for(
         &state,
         &images,
         req.policy.as_deref(),
@@ -206,7 +224,7 @@ pub(super) async fn gatekeeper(
     let results = join_all(req.request.keys.iter().map(|k| {
         state
             .verdicts
-            .verdict(k, None, state.config.environment.as_deref(), deadline)
+            .decision(k, None, state.config.environment.as_deref(), deadline)
     }))
     .await;
     for (key, result) in req.request.keys.iter().zip(results) {
@@ -216,7 +234,7 @@ pub(super) async fn gatekeeper(
                 ProviderItem {
                     key: key.clone(),
                     error: if v.decision == VerdictDecision::Error { s.reasons.join("; ") } else { String::new() },
-                    value: serde_json::json!({"decision": s.decision, "admit": s.admit, "reasons": s.reasons, "digest": v.digest}),
+                    value: serde_json::json!({"decision": s.decision, "admit": s.admit, "reasons": s.reasons, "digest": v.digest_string()}),
                 }
             }
             Err(e) => ProviderItem {
@@ -282,7 +300,7 @@ pub(super) async fn admission(
     check_count(images.len(), &state.config)?;
     let environment = state.config.environment.as_deref();
     let deadline = ServiceConfig::ms(state.config.deadlines.admission_ms);
-    let verdicts = verdicts_for(&state, &images, None, environment, deadline).await?;
+    let verdicts = decisions_for(&state, &images, None, environment, deadline).await?;
     let mut denied = Vec::new();
     let mut warnings = Vec::new();
     for (image, v) in images.iter().zip(&verdicts) {
@@ -311,7 +329,7 @@ pub(super) async fn admission(
     Ok(axum::Json(response.into_review()))
 }
 
-fn decision_word(v: &Verdict) -> &'static str {
+fn decision_word(v: &Decision) -> &'static str {
     match v.decision {
         VerdictDecision::Allow => "allow",
         VerdictDecision::Deny => "deny",

@@ -43,14 +43,80 @@ struct VerdictExpiry {
     error: Duration,
 }
 
-impl Expiry<String, Arc<Verdict>> for VerdictExpiry {
+/// What the cache expiry needs to know of a cached value.
+trait HasDecision {
+    fn decision(&self) -> VerdictDecision;
+}
+
+impl HasDecision for Verdict {
+    fn decision(&self) -> VerdictDecision {
+        self.decision
+    }
+}
+
+impl HasDecision for Decision {
+    fn decision(&self) -> VerdictDecision {
+        self.decision
+    }
+}
+
+/// The compact form kept for admission callers: what they need to admit or explain, ~100 bytes
+/// plus the reasons (none for an allow). Full verdicts are cached separately and fewer.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// allow | deny | error.
+    pub decision: VerdictDecision,
+    /// Whether to admit.
+    pub admit: bool,
+    /// One line per failed requirement, or the error.
+    pub reasons: Box<[Box<str>]>,
+    /// The digest judged.
+    pub digest: Option<[u8; 32]>,
+}
+
+impl Decision {
+    /// The compact form of a verdict.
+    pub fn of(v: &Verdict) -> Self {
+        let mut reasons: Vec<Box<str>> = v
+            .reasons
+            .iter()
+            .map(|r| r.to_string().into_boxed_str())
+            .collect();
+        if let Some(e) = &v.error {
+            reasons.push(format!("error: {e}").into_boxed_str());
+        }
+        Self {
+            decision: v.decision,
+            admit: v.admit,
+            reasons: reasons.into_boxed_slice(),
+            digest: v.digest.as_ref().and_then(|d| d.to_bytes().try_into().ok()),
+        }
+    }
+
+    /// The digest as `sha256:<hex>`.
+    pub fn digest_string(&self) -> Option<String> {
+        self.digest.map(|d| format!("sha256:{}", hex::encode(d)))
+    }
+}
+
+type Key = [u8; 32];
+
+fn cache_key(text: &str) -> Key {
+    let mut k = [0u8; 32];
+    k.copy_from_slice(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()).as_ref(),
+    );
+    k
+}
+
+impl<V: HasDecision> Expiry<Key, Arc<V>> for VerdictExpiry {
     fn expire_after_create(
         &self,
-        _key: &String,
-        value: &Arc<Verdict>,
+        _key: &Key,
+        value: &Arc<V>,
         _now: std::time::Instant,
     ) -> Option<Duration> {
-        Some(match value.decision {
+        Some(match value.decision() {
             VerdictDecision::Allow => self.allow,
             VerdictDecision::Deny => self.deny,
             VerdictDecision::Error => self.error,
@@ -61,7 +127,10 @@ impl Expiry<String, Arc<Verdict>> for VerdictExpiry {
 /// The verdict source of the service.
 pub struct Verdicts {
     policies: RwLock<Arc<PolicySet>>,
-    cache: Cache<String, Arc<Verdict>>,
+    /// Full verdicts (for `/v1/verify`), fewer.
+    cache: Cache<Key, Arc<Verdict>>,
+    /// Compact decisions (admission, Gatekeeper, Kyverno), up to `maxEntries`.
+    decisions: Cache<Key, Arc<Decision>>,
     client: RegistryClient,
     discovery: DiscoveryOptions,
     metrics: Arc<Metrics>,
@@ -86,6 +155,14 @@ impl Verdicts {
         Self {
             policies: RwLock::new(Arc::new(policies)),
             cache: Cache::builder()
+                .max_capacity(cache.max_full_verdicts.min(cache.max_entries))
+                .expire_after(VerdictExpiry {
+                    allow: Duration::from_secs(cache.allow_ttl_secs),
+                    deny: Duration::from_secs(cache.deny_ttl_secs),
+                    error: Duration::from_secs(cache.error_ttl_secs),
+                })
+                .build(),
+            decisions: Cache::builder()
                 .max_capacity(cache.max_entries)
                 .expire_after(VerdictExpiry {
                     allow: Duration::from_secs(cache.allow_ttl_secs),
@@ -116,21 +193,52 @@ impl Verdicts {
             Err(e) => *e.into_inner() = Arc::new(set),
         }
         self.cache.invalidate_all();
+        self.decisions.invalidate_all();
     }
 
     /// Number of cached verdicts.
     pub fn cached(&self) -> u64 {
-        self.cache.entry_count()
+        self.decisions.entry_count()
     }
 
     /// Puts a verdict in the cache under `key` (pre-warming, and the capacity benchmark).
-    pub async fn insert(&self, key: String, verdict: Arc<Verdict>) {
-        self.cache.insert(key, verdict).await;
+    pub async fn insert(&self, key: &str, verdict: &Verdict) {
+        self.decisions
+            .insert(cache_key(key), Arc::new(Decision::of(verdict)))
+            .await;
     }
 
     /// Runs pending cache maintenance (tests and memory measurements).
     pub async fn sync_cache(&self) {
         self.cache.run_pending_tasks().await;
+        self.decisions.run_pending_tasks().await;
+    }
+
+    /// The compact decision for `image` (admission, Gatekeeper, Kyverno): from the decision cache,
+    /// else from a full verification (which fills both caches).
+    pub async fn decision(
+        &self,
+        image: &str,
+        policy: Option<&str>,
+        environment: Option<&str>,
+        deadline: Duration,
+    ) -> Result<Arc<Decision>, RequestError> {
+        let set = self.policies();
+        if let (Some(loaded), Ok(reference)) = (set.get(policy), image.parse::<ImageRef>()) {
+            let key = cache_key(&format!(
+                "{}|{}|{}|{}",
+                loaded.policy.content_hash,
+                loaded.trust.content_hash(),
+                environment.unwrap_or(""),
+                reference
+            ));
+            if let Some(d) = self.decisions.get(&key).await {
+                self.metrics.cache_hit();
+                return Ok(d);
+            }
+        }
+        let v = self.verdict(image, policy, environment, deadline).await?;
+        Ok(Arc::new(Decision::of(&v)))
     }
 
     /// The verdict for `image` under `policy` in `environment`, within `deadline`.
@@ -158,13 +266,13 @@ impl Verdicts {
         let reference: ImageRef = image.parse().map_err(|e| {
             RequestError::BadImage(image.chars().take(200).collect(), format!("{e}"))
         })?;
-        let key = format!(
+        let key = cache_key(&format!(
             "{}|{}|{}|{}",
             loaded.policy.content_hash,
             loaded.trust.content_hash(),
             environment.unwrap_or(""),
             reference
-        );
+        ));
         if let Some(v) = self.cache.get(&key).await {
             self.metrics.cache_hit();
             return Ok(v);
@@ -178,6 +286,9 @@ impl Verdicts {
                     .await,
             );
             self.metrics.verdict(&v, started.elapsed());
+            if v.decision != VerdictDecision::Error || self.cache_errors {
+                self.decisions.insert(key, Arc::new(Decision::of(&v))).await;
+            }
             if v.decision == VerdictDecision::Error && !self.cache_errors {
                 Err(v)
             } else {

@@ -124,7 +124,21 @@ fn main() {
             .output()
             .unwrap();
         assert!(String::from_utf8_lossy(&warm.stdout).contains("\"decision\":\"allow\""));
-        for conns in [1, 16] {
+        let kyverno_body = format!(
+            r#"{{"images":["{}/demo/app@sha256:062e96531192934368726e8a972be8cd35f1af0834722409465a5b8be53493bb"]}}"#,
+            reg.host()
+        );
+        std::fs::write(
+            dir.0.join("kyverno.lua"),
+            format!("wrk.method = \"POST\"\nwrk.body = '{kyverno_body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"),
+        )
+        .unwrap();
+        for (route, script, conns) in [
+            ("/v1/verify", "post.lua", 1),
+            ("/v1/verify", "post.lua", 16),
+            ("/v1/kyverno", "kyverno.lua", 1),
+            ("/v1/kyverno", "kyverno.lua", 16),
+        ] {
             let out = Command::new("taskset")
                 .args([
                     "-c",
@@ -135,8 +149,8 @@ fn main() {
                     "-d10s",
                     "--latency",
                     "-s",
-                    dir.0.join("post.lua").to_str().unwrap(),
-                    &format!("http://127.0.0.1:{port}/v1/verify"),
+                    dir.0.join(script).to_str().unwrap(),
+                    &format!("http://127.0.0.1:{port}{route}"),
                 ])
                 .output()
                 .unwrap();
@@ -157,7 +171,7 @@ fn main() {
                 .find(|l| l.contains("Non-2xx"))
                 .unwrap_or("no non-2xx responses");
             println!(
-                "service/warm POST /v1/verify, server on 1 core, wrk -t1 -c{conns} -d10s: p50 {}, p90 {}, p99 {}, {rps} req/s ({errors})",
+                "service/warm POST {route}, server on 1 core, wrk -t1 -c{conns} -d10s: p50 {}, p90 {}, p99 {}, {rps} req/s ({errors})",
                 pick("50%"),
                 pick("90%"),
                 pick("99%")

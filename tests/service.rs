@@ -846,3 +846,145 @@ fn a_slow_client_is_disconnected_and_the_service_keeps_serving() {
     ok.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
 }
+
+#[test]
+fn a_renewed_certificate_is_served_without_a_restart() {
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+        || std::process::Command::new("curl")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        return;
+    }
+    let d = TempDir::new("custody-tls-reload");
+    let dir = d.0.as_path();
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-subj",
+            "/CN=test-ca",
+            "-days",
+            "2",
+        ],
+        dir,
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    for name in ["first", "second"] {
+        openssl(
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+            dir,
+        );
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.crt"),
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+            ],
+            dir,
+        );
+    }
+    std::fs::copy(dir.join("first.crt"), dir.join("tls.crt")).unwrap();
+    std::fs::copy(dir.join("first.key"), dir.join("tls.key")).unwrap();
+    let port = common::registry::free_port();
+    std::fs::write(
+        dir.join("config.yaml"),
+        format!("listen: 127.0.0.1:{port}\ntls:\n  cert: {d}/tls.crt\n  key: {d}/tls.key\nauth:\n  insecureAllowAnonymous: true\n", d = dir.display()),
+    )
+    .unwrap();
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
+            .args([
+                "serve",
+                "--config",
+                dir.join("config.yaml").to_str().unwrap(),
+            ])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let served_cn = || -> String {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sv",
+                "--http1.1",
+                "--max-time",
+                "5",
+                "--cacert",
+                dir.join("ca.crt").to_str().unwrap(),
+                &format!("https://127.0.0.1:{port}/healthz"),
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        err.lines()
+            .find(|l| l.contains("subject:"))
+            .map(|l| l.trim().to_owned())
+            .unwrap_or(err)
+    };
+    let started = std::time::Instant::now();
+    while !served_cn().contains("CN=first") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "service did not start: {}",
+            served_cn()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::copy(dir.join("second.crt"), dir.join("tls.crt")).unwrap();
+    std::fs::copy(dir.join("second.key"), dir.join("tls.key")).unwrap();
+    let renewed = std::time::Instant::now();
+    while !served_cn().contains("CN=second") {
+        assert!(
+            renewed.elapsed() < Duration::from_secs(15),
+            "the renewed certificate was not picked up: {}",
+            served_cn()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

@@ -9,9 +9,9 @@
 #        xcheck-python.sh --manifest FIXTURE_DIR OUT_TSV
 #          fixtures/independent/* layout: FIXTURE_DIR/manifest.json lists the
 #          cases (bundle, artifact, identity, issuer, expected).
-# Environment: CUSTODY_SHARED (default: ../shared beside the repo root, as on
-# developer machines and in CI) for the default trusted root and the signing
-# config; CUSTODY_TOOLS_CACHE as for setup.sh (run first, once); XCHECK_TIMEOUT
+# The default trusted root and the signing config come from the repository's
+# own trust-roots/ (never from outside the clone, so a bare CI clone works).
+# Environment: CUSTODY_TOOLS_CACHE as for setup.sh (run first, once); XCHECK_TIMEOUT
 # seconds per case (default 60).
 # Exit status: 0 when every verdict matches the expectation (unsupported is
 # not counted as a mismatch), 1 otherwise; a summary goes to stderr.
@@ -24,8 +24,7 @@ if [ "${1:-}" = --manifest ]; then MODE=manifest; shift; fi
 [ $# -eq 2 ] || { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2; exit 2; }
 CASES=$(cd "$1" && pwd)
 OUT=$2
-SHARED=${CUSTODY_SHARED:-$ROOT/../shared}
-TRUST=$SHARED/corpus/trust-roots
+TRUST=$ROOT/trust-roots
 CACHE=${CUSTODY_TOOLS_CACHE:-$HOME/.cache/custody-tools}
 TMO=${XCHECK_TIMEOUT:-60}
 [ -f "$CACHE/env.sh" ] || "$HERE/setup.sh" >/dev/null

@@ -12,8 +12,6 @@ mod verify_bundle;
 mod verify_image;
 
 use std::ffi::OsString;
-use std::io::Read;
-use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -84,27 +82,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Reads a file of at most `max` bytes; larger files are an error naming the limit.
-pub(crate) fn read_bounded(
-    path: &Path,
-    max: u64,
-    what: &str,
-    limit: &str,
-) -> Result<Vec<u8>, String> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
-    let mut buf = Vec::new();
-    file.take(max.saturating_add(1))
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
-    if u64::try_from(buf.len()).unwrap_or(u64::MAX) > max {
-        return Err(format!(
-            "{what} {} is larger than the limit of {max} bytes ({limit})",
-            path.display()
-        ));
-    }
-    Ok(buf)
-}
+pub(crate) use crate::engine::files::read_bounded;
 
 /// The current time: the one clock read of a CLI invocation.
 #[allow(clippy::disallowed_methods)]

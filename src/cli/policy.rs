@@ -257,7 +257,8 @@ fn lint(file: &Path, output: Output) -> u8 {
         Ok((p, _)) => (p.warnings.clone(), true),
         Err(e) if e.contains(": error[") => {
             // Re-run the loader for structured diagnostics.
-            let text = std::fs::read_to_string(file).unwrap_or_default();
+            let text = crate::engine::files::read_text_bounded(file, 1 << 20, "policy", "1 MiB")
+                .unwrap_or_default();
             let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
             let resolve = |rel: &str| -> Result<Vec<u8>, String> {
                 read_bounded(&dir.join(rel), 1 << 20, "file", "1 MiB")
@@ -336,7 +337,8 @@ fn test(file: &Path, cases_dir: &Path) -> u8 {
     let keys = policy_keys(&policy);
     for path in entries {
         let result = (|| -> Result<(String, Result<(), String>), String> {
-            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+            let text =
+                crate::engine::files::read_text_bounded(&path, 1 << 20, "test case", "1 MiB")?;
             let case: Case = serde_saphyr::from_str(&text)
                 .map_err(|e| format!("{}: {}", path.display(), e.without_snippet()))?;
             let reference: ImageRef = case

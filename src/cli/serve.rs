@@ -42,16 +42,17 @@ pub(super) fn run(args: Args) -> u8 {
         LogFormat::Text => builder.try_init(),
     };
     let mut config = match &args.config {
-        Some(path) => match std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| ServiceConfig::from_yaml(&t))
-        {
-            Ok(c) => c,
-            Err(e) => {
-                err(&format!("error: {}: {e}", path.display()));
-                return EXIT_ERROR;
+        Some(path) => {
+            match crate::engine::files::read_text_bounded(path, 1 << 20, "config", "1 MiB")
+                .and_then(|t| ServiceConfig::from_yaml(&t))
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    err(&format!("error: {}: {e}", path.display()));
+                    return EXIT_ERROR;
+                }
             }
-        },
+        }
         None => ServiceConfig::default(),
     };
     if let Some(l) = args.listen {

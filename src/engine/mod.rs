@@ -4,6 +4,7 @@
 //! The network work is bounded by one [`Deadline`]; whatever goes wrong there ends in
 //! [`Outcome::Error`] with the reason, never in `Verified`.
 
+pub mod files;
 pub mod policies;
 pub mod saved;
 

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::files::read_bounded;
 use crate::limits::Limits;
 use crate::policy::{Policy, TrustRootChoice, load_policy};
 use crate::trust::{StaticKey, TrustRoot};
@@ -25,20 +26,6 @@ pub struct LoadedPolicy {
     pub keys: Vec<StaticKey>,
     /// Where it came from.
     pub source: String,
-}
-
-fn read(path: &Path, max: u64) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let f =
-        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut buf = Vec::new();
-    f.take(max + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if buf.len() as u64 > max {
-        return Err(format!("{} is larger than {max} bytes", path.display()));
-    }
-    Ok(buf)
 }
 
 fn finish(
@@ -70,10 +57,15 @@ fn finish(
 /// # Errors
 /// Unreadable files, policy diagnostics, unusable trust roots or keys.
 pub fn load_file(path: &Path) -> Result<LoadedPolicy, String> {
-    let text = String::from_utf8(read(path, crate::policy::MAX_POLICY_BYTES as u64)?)
-        .map_err(|_| format!("{}: not UTF-8", path.display()))?;
+    let text = String::from_utf8(read_bounded(
+        path,
+        crate::policy::MAX_POLICY_BYTES as u64,
+        "policy",
+        "1 MiB",
+    )?)
+    .map_err(|_| format!("{}: not UTF-8", path.display()))?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let resolve = |rel: &str| read(&dir.join(rel), 1 << 20);
+    let resolve = |rel: &str| read_bounded(&dir.join(rel), 1 << 20, "file", "1 MiB");
     let label = path.display().to_string();
     let policy = load_policy(&text, &resolve).map_err(|d| {
         d.iter()
@@ -88,7 +80,12 @@ pub fn load_file(path: &Path) -> Result<LoadedPolicy, String> {
             let p = dir.join(f);
             Ok((
                 p.display().to_string(),
-                read(&p, limits.max_trust_root_bytes)?,
+                read_bounded(
+                    &p,
+                    limits.max_trust_root_bytes,
+                    "trust root",
+                    "max_trust_root_bytes",
+                )?,
             ))
         },
         label,

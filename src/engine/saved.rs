@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::files::read_bounded;
 use crate::evidence::oci::digest_of;
 use crate::reference::ImageRef;
 use crate::registry::discovery::{Discovery, EvidenceItem};
@@ -61,20 +62,7 @@ pub fn save(dir: &Path, d: &Discovery) -> Result<(), String> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let f =
-        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut buf = Vec::new();
-    f.take(MAX_FILE + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if buf.len() as u64 > MAX_FILE {
-        return Err(format!(
-            "{} is larger than {MAX_FILE} bytes",
-            path.display()
-        ));
-    }
-    Ok(buf)
+    read_bounded(path, MAX_FILE, "saved evidence file", "16 MiB")
 }
 
 /// Reads a saved evidence directory back: the image and the items, blobs digest-checked.

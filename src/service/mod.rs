@@ -84,8 +84,7 @@ pub fn load_policies(config: &ServiceConfig) -> Result<PolicySet, String> {
 }
 
 fn read_tokens(path: &std::path::Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read tokens file {}: {e}", path.display()))?;
+    let text = crate::engine::files::read_text_bounded(path, 1 << 20, "tokens file", "1 MiB")?;
     let tokens: Vec<String> = text
         .lines()
         .map(str::trim)

@@ -101,7 +101,21 @@ impl Decision {
 
 type Key = [u8; 32];
 
-fn cache_key(text: &str) -> Key {
+/// The key both caches use: everything a verdict depends on besides the clock (policy and
+/// trust-root content hashes, environment, the reference with its digest). One function so the
+/// decision cache and the verdict cache cannot drift apart.
+fn cache_key(loaded: &LoadedPolicy, environment: Option<&str>, reference: &ImageRef) -> Key {
+    let text = format!(
+        "{}|{}|{}|{}",
+        loaded.policy.content_hash,
+        loaded.trust.content_hash(),
+        environment.unwrap_or(""),
+        reference
+    );
+    hash_key(&text)
+}
+
+fn hash_key(text: &str) -> Key {
     let mut k = [0u8; 32];
     k.copy_from_slice(
         aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()).as_ref(),
@@ -204,7 +218,7 @@ impl Verdicts {
     /// Puts a verdict in the cache under `key` (pre-warming, and the capacity benchmark).
     pub async fn insert(&self, key: &str, verdict: &Verdict) {
         self.decisions
-            .insert(cache_key(key), Arc::new(Decision::of(verdict)))
+            .insert(hash_key(key), Arc::new(Decision::of(verdict)))
             .await;
     }
 
@@ -225,13 +239,7 @@ impl Verdicts {
     ) -> Result<Arc<Decision>, RequestError> {
         let set = self.policies();
         if let (Some(loaded), Ok(reference)) = (set.get(policy), image.parse::<ImageRef>()) {
-            let key = cache_key(&format!(
-                "{}|{}|{}|{}",
-                loaded.policy.content_hash,
-                loaded.trust.content_hash(),
-                environment.unwrap_or(""),
-                reference
-            ));
+            let key = cache_key(loaded, environment, &reference);
             if let Some(d) = self.decisions.get(&key).await {
                 self.metrics.cache_hit();
                 return Ok(d);
@@ -266,13 +274,7 @@ impl Verdicts {
         let reference: ImageRef = image.parse().map_err(|e| {
             RequestError::BadImage(image.chars().take(200).collect(), format!("{e}"))
         })?;
-        let key = cache_key(&format!(
-            "{}|{}|{}|{}",
-            loaded.policy.content_hash,
-            loaded.trust.content_hash(),
-            environment.unwrap_or(""),
-            reference
-        ));
+        let key = cache_key(&loaded, environment, &reference);
         if let Some(v) = self.cache.get(&key).await {
             self.metrics.cache_hit();
             return Ok(v);

@@ -216,6 +216,33 @@ fn admission_denies_with_one_message_listing_each_failing_image() {
 }
 
 #[test]
+fn admission_denies_a_workload_whose_images_cannot_be_read_and_allows_other_kinds() {
+    let e = service!(|_| {});
+    // A container without an image next to a signed one: refused, not skipped.
+    let mut p = pod(&[&e.image("app", APP)], false);
+    p["request"]["object"]["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "sidecar"}));
+    let (code, body, _) = e.post("/v1/admission", p);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["response"]["allowed"], false, "{body}");
+    let msg = body["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("malformed workload") && msg.contains("containers[1] has no image string"),
+        "{msg}"
+    );
+    // A ConfigMap has no pod template: nothing to judge, allowed.
+    let mut c = pod(&[], false);
+    c["request"]["kind"] = json!({"group": "", "version": "v1", "kind": "ConfigMap"});
+    c["request"]["object"] =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {}});
+    let (code, body, _) = e.post("/v1/admission", c);
+    assert_eq!(code, 200);
+    assert_eq!(body["response"]["allowed"], true, "{body}");
+}
+
+#[test]
 fn admission_in_warn_mode_allows_with_warnings() {
     let e = service!(|_| {});
     let p = e.dir.0.join("policies/gitops.yaml");

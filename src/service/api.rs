@@ -158,7 +158,7 @@ pub struct ErrorDetail {
 
 /// Every container image of a Kubernetes object (Pod or a pod template owner), deduplicated,
 /// in order: containers, init containers, ephemeral containers.
-pub fn pod_images(kind: &str, object: &serde_json::Value) -> Result<Vec<String>, String> {
+pub fn pod_images(kind: &str, object: &serde_json::Value) -> Result<Vec<String>, PodImagesError> {
     let spec = match kind {
         "Pod" => &object["spec"],
         "Deployment"
@@ -168,21 +168,57 @@ pub fn pod_images(kind: &str, object: &serde_json::Value) -> Result<Vec<String>,
         | "Job"
         | "ReplicationController" => &object["spec"]["template"]["spec"],
         "CronJob" => &object["spec"]["jobTemplate"]["spec"]["template"]["spec"],
-        other => return Err(format!("kind {other} has no pod template")),
+        other => return Err(PodImagesError::NotAWorkload(other.to_owned())),
     };
     let mut out: Vec<String> = Vec::new();
     for list in ["containers", "initContainers", "ephemeralContainers"] {
-        if let Some(items) = spec[list].as_array() {
-            for c in items {
-                if let Some(image) = c["image"].as_str()
-                    && !out.iter().any(|i| i == image)
-                {
-                    out.push(image.to_owned());
-                }
+        let items = match &spec[list] {
+            serde_json::Value::Null => continue,
+            serde_json::Value::Array(items) => items,
+            other => {
+                return Err(PodImagesError::Malformed(format!(
+                    "{kind} {list} is not a list (found {})",
+                    json_type(other)
+                )));
+            }
+        };
+        for (n, c) in items.iter().enumerate() {
+            // A container whose image cannot be read is refused, never skipped: skipping it
+            // would admit an image nobody verified.
+            let Some(image) = c["image"].as_str() else {
+                return Err(PodImagesError::Malformed(format!(
+                    "{kind} {list}[{n}] has no image string (found {})",
+                    json_type(&c["image"])
+                )));
+            };
+            if !out.iter().any(|i| i == image) {
+                out.push(image.to_owned());
             }
         }
     }
     Ok(out)
+}
+
+/// Why no image list could be read from an admission object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PodImagesError {
+    /// The kind has no pod template (ConfigMap, Service, …): nothing for custody to judge.
+    #[error("kind {0} has no pod template")]
+    NotAWorkload(String),
+    /// A workload whose containers cannot be read: refused (fail closed).
+    #[error("malformed workload: {0}")]
+    Malformed(String),
+}
+
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "nothing",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "list",
+        serde_json::Value::Object(_) => "object",
+    }
 }
 
 #[cfg(test)]
@@ -200,5 +236,31 @@ mod tests {
         assert_eq!(pod_images("Deployment", &deploy).unwrap(), vec!["d"]);
         assert!(pod_images("ConfigMap", &json!({})).is_err());
         assert!(pod_images("Pod", &json!({"spec": {}})).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_workload_whose_images_cannot_be_read_is_malformed_not_skipped() {
+        for (kind, obj, found) in [
+            (
+                "Pod",
+                json!({"spec": {"containers": [{"image": "a"}, {"name": "x"}]}}),
+                "containers[1] has no image string (found nothing)",
+            ),
+            (
+                "Pod",
+                json!({"spec": {"initContainers": [{"image": 7}]}}),
+                "initContainers[0] has no image string (found number)",
+            ),
+            (
+                "Deployment",
+                json!({"spec": {"template": {"spec": {"containers": {"image": "a"}}}}}),
+                "containers is not a list (found object)",
+            ),
+        ] {
+            match pod_images(kind, &obj) {
+                Err(PodImagesError::Malformed(m)) => assert!(m.contains(found), "{m}"),
+                other => panic!("{kind} {obj}: expected Malformed, got {other:?}"),
+            }
+        }
     }
 }

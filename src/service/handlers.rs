@@ -18,8 +18,9 @@ use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview}
 
 use super::AppState;
 use super::api::{
-    ErrorBody, ErrorDetail, ImageSummary, KyvernoResponse, ProviderItem, ProviderRequest,
-    ProviderResponse, ProviderResponseBody, VerifyRequest, VerifyResponse, pod_images,
+    ErrorBody, ErrorDetail, ImageSummary, KyvernoResponse, PodImagesError, ProviderItem,
+    ProviderRequest, ProviderResponse, ProviderResponseBody, VerifyRequest, VerifyResponse,
+    pod_images,
 };
 use super::config::ServiceConfig;
 use super::verdicts::{Decision, RequestError};
@@ -295,7 +296,13 @@ pub(super) async fn admission(
     };
     let images = match pod_images(&req.kind.kind, &object.data) {
         Ok(i) => i,
-        Err(_) => return Ok(axum::Json(response.into_review())), // not a workload: allowed
+        // Not a workload (ConfigMap, Service, …): nothing to judge.
+        Err(PodImagesError::NotAWorkload(_)) => return Ok(axum::Json(response.into_review())),
+        Err(e @ PodImagesError::Malformed(_)) => {
+            return Ok(axum::Json(
+                response.deny(format!("custody: {e}")).into_review(),
+            ));
+        }
     };
     check_count(images.len(), &state.config)?;
     let environment = state.config.environment.as_deref();

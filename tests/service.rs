@@ -640,6 +640,101 @@ fn openssl(args: &[&str], dir: &Path) {
     );
 }
 
+/// A self-signed P-256 certificate `{name}.crt` / `{name}.key` (the test CA, or a stranger).
+fn self_signed(dir: &Path, name: &str) {
+    let (key, crt, subj) = (
+        format!("{name}.key"),
+        format!("{name}.crt"),
+        format!("/CN={name}"),
+    );
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &crt,
+            "-subj",
+            &subj,
+            "-days",
+            "2",
+        ],
+        dir,
+    );
+}
+
+/// A P-256 certificate `{name}.crt` / `{name}.key` issued by `ca.crt`, with the extensions in `ext_file`.
+fn issued(dir: &Path, name: &str, ext_file: &str) {
+    let (key, csr, crt, subj) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.crt"),
+        format!("/CN={name}"),
+    );
+    openssl(
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &subj,
+        ],
+        dir,
+    );
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            ext_file,
+        ],
+        dir,
+    );
+}
+
+/// Kills `custody serve` when the test ends, pass or fail.
+struct KillOnDrop(std::process::Child);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(config: &Path) -> KillOnDrop {
+    KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 #[test]
 fn https_with_mutual_tls_authenticates_by_certificate_or_token_and_probes_need_neither() {
     if !tools_available()
@@ -653,84 +748,12 @@ fn https_with_mutual_tls_authenticates_by_certificate_or_token_and_probes_need_n
     let d = TempDir::new("custody-tls");
     let dir = d.0.as_path();
     // A CA, a server certificate for 127.0.0.1, a client certificate, and a stranger's certificate.
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-subj",
-            "/CN=test-ca",
-            "-days",
-            "2",
-        ],
-        dir,
-    );
+    self_signed(dir, "ca");
     std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
     std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    for (name, ext) in [("server", true), ("client", false)] {
-        openssl(
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-                "-subj",
-                &format!("/CN={name}"),
-            ],
-            dir,
-        );
-        let mut args = vec![
-            "x509",
-            "-req",
-            "-in",
-            &*Box::leak(format!("{name}.csr").into_boxed_str()),
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &*Box::leak(format!("{name}.crt").into_boxed_str()),
-            "-days",
-            "2",
-        ];
-        args.extend(["-extfile", if ext { "san.ext" } else { "client.ext" }]);
-        openssl(&args, dir);
-    }
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "stranger.key",
-            "-out",
-            "stranger.crt",
-            "-subj",
-            "/CN=stranger",
-            "-days",
-            "2",
-        ],
-        dir,
-    );
+    issued(dir, "server", "san.ext");
+    issued(dir, "client", "client.ext");
+    self_signed(dir, "stranger");
     let policies = policies_dir(dir);
     std::fs::write(dir.join("tokens"), format!("{TOKEN}\n")).unwrap();
     let port = common::registry::free_port();
@@ -740,24 +763,7 @@ fn https_with_mutual_tls_authenticates_by_certificate_or_token_and_probes_need_n
         d = dir.display()
     );
     std::fs::write(dir.join("config.yaml"), config).unwrap();
-    struct KillOnDrop(std::process::Child);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _child = KillOnDrop(
-        std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
-            .args([
-                "serve",
-                "--config",
-                dir.join("config.yaml").to_str().unwrap(),
-            ])
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _child = serve(&dir.join("config.yaml"));
     let url = |path: &str| format!("https://127.0.0.1:{port}{path}");
     let curl = |extra: &[&str], path: &str| -> String {
         let out = std::process::Command::new("curl")
@@ -889,66 +895,10 @@ fn a_renewed_certificate_is_served_without_a_restart() {
     }
     let d = TempDir::new("custody-tls-reload");
     let dir = d.0.as_path();
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-subj",
-            "/CN=test-ca",
-            "-days",
-            "2",
-        ],
-        dir,
-    );
+    self_signed(dir, "ca");
     std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    for name in ["first", "second"] {
-        openssl(
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-                "-subj",
-                &format!("/CN={name}"),
-            ],
-            dir,
-        );
-        openssl(
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &format!("{name}.crt"),
-                "-days",
-                "2",
-                "-extfile",
-                "san.ext",
-            ],
-            dir,
-        );
-    }
+    issued(dir, "first", "san.ext");
+    issued(dir, "second", "san.ext");
     std::fs::copy(dir.join("first.crt"), dir.join("tls.crt")).unwrap();
     std::fs::copy(dir.join("first.key"), dir.join("tls.key")).unwrap();
     let port = common::registry::free_port();
@@ -957,24 +907,7 @@ fn a_renewed_certificate_is_served_without_a_restart() {
         format!("listen: 127.0.0.1:{port}\ntls:\n  cert: {d}/tls.crt\n  key: {d}/tls.key\nauth:\n  insecureAllowAnonymous: true\n", d = dir.display()),
     )
     .unwrap();
-    struct KillOnDrop(std::process::Child);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _child = KillOnDrop(
-        std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
-            .args([
-                "serve",
-                "--config",
-                dir.join("config.yaml").to_str().unwrap(),
-            ])
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _child = serve(&dir.join("config.yaml"));
     let served_cn = || -> String {
         let out = std::process::Command::new("curl")
             .args([

@@ -26,6 +26,7 @@
 pub mod cli;
 pub mod engine;
 pub mod evidence;
+pub mod gitops;
 pub mod limits;
 pub mod policy;
 pub mod reference;

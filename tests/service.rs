@@ -614,6 +614,7 @@ fn the_openapi_document_matches_the_router() {
             "/v1/admission",
             "/v1/gatekeeper",
             "/v1/kyverno",
+            "/v1/promotion",
             "/v1/verify"
         ]
     );
@@ -623,6 +624,156 @@ fn the_openapi_document_matches_the_router() {
         assert_ne!(s, 404, "{p} is documented but not routed");
     }
     assert_eq!(e.get("/v2/nothing", Some(TOKEN)).0, 404);
+}
+
+// ------------------------------------------------------------------ promotion gate ----
+
+const GITOPS: &str = "apiVersion: custody.dev/v1alpha1\nkind: GitOpsConfig\nenvironments:\n  - {name: dev, paths: [\"env/dev/**\"], autoUpdate: true}\n  - {name: staging, paths: [\"env/staging/**\"]}\n  - {name: prod, paths: [\"env/prod/**\"], policyEnvironment: production}\n";
+const OTHER: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+
+fn gitops_file() -> TempDir {
+    let dir = TempDir::new("custody-gitops-config");
+    std::fs::write(dir.0.join("custody-gitops.yaml"), GITOPS).unwrap();
+    dir
+}
+
+#[test]
+fn promotion_endpoint_passes_same_digest_forward_and_refuses_a_new_one() {
+    let g = gitops_file();
+    let path = g.0.join("custody-gitops.yaml");
+    let e = service!(|c| c.gitops = Some(path));
+    let app = e.image("app", APP);
+    let other = e.image("app", OTHER);
+    // staging runs APP; prod moves from OTHER to APP: a promotion, verified for production.
+    let (code, body, _) = e.post(
+        "/v1/promotion",
+        json!({"environment": "prod", "changes": [{"reference": app, "previous": other, "file": "env/prod/values.yaml", "line": 3}], "source": [app], "historyComplete": true}),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["passed"], true, "{body:#}");
+    let c = &body["changes"][0];
+    assert_eq!(c["kind"], "promotion");
+    assert_eq!(c["sourceEnvironment"], "staging");
+    assert_eq!(c["verification"]["decision"], "allow");
+    assert_eq!(c["verification"]["environment"], "production");
+    assert_eq!(c["verification"]["promotedFrom"], "staging");
+    assert_eq!(
+        body["mediaType"],
+        "application/vnd.custody.promotion-check.v1+json"
+    );
+    // staging runs something else: not from the source, refused, naming what staging runs.
+    let (code, body, _) = e.post(
+        "/v1/promotion",
+        json!({"environment": "prod", "changes": [{"reference": app}], "source": [other], "historyComplete": true}),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(body["passed"], false);
+    assert_eq!(body["changes"][0]["problems"][0]["rule"], "not-from-source");
+    assert!(
+        body["changes"][0]["problems"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(OTHER)
+    );
+    // Without a complete history the gate cannot rule out a rollback either way: fail closed.
+    let (_, body, _) = e.post(
+        "/v1/promotion",
+        json!({"environment": "prod", "changes": [{"reference": app}], "source": [other]}),
+    );
+    assert_eq!(
+        body["changes"][0]["problems"][0]["rule"],
+        "history-unavailable"
+    );
+}
+
+#[test]
+fn promotion_endpoint_freeze_rollback_and_trust_policy() {
+    let g = gitops_file();
+    let path = g.0.join("custody-gitops.yaml");
+    let e = service!(|c| c.gitops = Some(path));
+    let app = e.image("app", APP);
+    let unsigned = e.image("unsigned", UNSIGNED);
+    let freeze = json!({"frozen": true, "reason": "release week"});
+    // Frozen: a promotion fails, a rollback to a digest prod ran passes, labelled.
+    let (_, body, _) = e.post(
+        "/v1/promotion",
+        json!({"environment": "prod", "changes": [{"reference": app}], "source": [app], "historyComplete": true, "freeze": freeze}),
+    );
+    assert_eq!(
+        body["changes"][0]["problems"][0]["rule"], "frozen",
+        "{body:#}"
+    );
+    let (_, body, _) = e.post(
+        "/v1/promotion",
+        json!({"environment": "prod", "changes": [{"reference": app}], "source": [], "history": [APP], "historyComplete": true, "freeze": freeze}),
+    );
+    assert_eq!(body["passed"], true, "{body:#}");
+    assert_eq!(body["changes"][0]["kind"], "rollback");
+    assert!(
+        body["changes"][0]["label"]
+            .as_str()
+            .unwrap()
+            .contains("during freeze")
+    );
+    // An expired freeze does not freeze.
+    let (_, body, _) = e.post(
+        "/v1/promotion",
+        json!({"environment": "prod", "changes": [{"reference": app}], "source": [app], "historyComplete": true, "freeze": {"frozen": true, "until": "2020-01-01T00:00:00Z"}}),
+    );
+    assert_eq!(body["passed"], true, "{body:#}");
+    // Promoted correctly but unsigned: the trust policy refuses it.
+    let (_, body, _) = e.post(
+        "/v1/promotion",
+        json!({"environment": "staging", "changes": [{"reference": unsigned}], "source": [unsigned], "historyComplete": true}),
+    );
+    assert_eq!(body["passed"], false);
+    assert_eq!(body["changes"][0]["kind"], "violation");
+    assert_eq!(body["changes"][0]["problems"][0]["rule"], "trust-policy");
+}
+
+#[test]
+fn promotion_endpoint_bad_requests_and_not_configured() {
+    let e = service!(|_| {});
+    let (code, body, _) = e.post(
+        "/v1/promotion",
+        json!({"environment": "prod", "changes": [{"reference": e.image("app", APP)}]}),
+    );
+    assert_eq!(code, 501, "{body}");
+    assert_eq!(body["error"]["code"], "not-configured");
+    drop(e);
+    let g = gitops_file();
+    let path = g.0.join("custody-gitops.yaml");
+    let e = service!(|c| c.gitops = Some(path));
+    for bad in [
+        json!({"environment": "qa", "changes": [{"reference": e.image("app", APP)}]}),
+        json!({"environment": "prod", "changes": []}),
+        json!({"environment": "prod", "changes": [{"reference": "not a reference"}]}),
+        json!({"environment": "prod", "changes": [{"reference": e.image("app", APP)}], "source": ["'; DROP TABLE x; --"]}),
+        json!({"environment": "prod", "changes": [{"reference": e.image("app", APP)}], "freeze": {"frozen": true, "until": "soon"}}),
+        json!({"environment": "prod", "changes": [{"reference": e.image("app", APP)}], "policy": "nope"}),
+        json!({"environment": "prod", "changes": [{"reference": e.image("app", APP)}], "extra": 1}),
+    ] {
+        let (code, body, _) = e.post("/v1/promotion", bad.clone());
+        assert_eq!(code, 400, "{bad} → {body}");
+        assert!(
+            !body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty(),
+            "{body}"
+        );
+    }
+    let (_, body, _) = e.post(
+        "/v1/promotion",
+        json!({"environment": "qa", "changes": [{"reference": e.image("app", APP)}]}),
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("dev, staging, prod"),
+        "{body}"
+    );
 }
 
 // ------------------------------------------------------------------ TLS and mutual TLS ----

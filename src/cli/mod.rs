@@ -3,6 +3,7 @@
 //! This is the only module that touches the file system, the clock, stdout and stderr.
 //! Exit status: 0 verified, 1 rejected (a judgement), 2 usage or input error (could not decide).
 
+mod gitops;
 mod identity;
 mod policy;
 mod registry_args;
@@ -47,6 +48,9 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// Serve verdicts over HTTP(S): REST, Kubernetes admission, Gatekeeper, Kyverno.
     Serve(serve::Args),
+    /// The promotion gate for a GitOps delivery repository: lint, check, promote, retag-check.
+    #[command(subcommand)]
+    Gitops(gitops::GitopsCommand),
 }
 
 /// Output format.
@@ -78,6 +82,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::TrustRoot(args) => trust_root::run(args),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Serve(args) => serve::run(args),
+        Command::Gitops(cmd) => gitops::run(cmd),
     };
     ExitCode::from(code)
 }

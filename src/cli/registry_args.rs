@@ -7,7 +7,7 @@ use crate::reference::ImageRef;
 use crate::registry::{Credentials, RegistryConfig};
 
 #[derive(Debug, Clone, clap::Args)]
-pub(super) struct RegistryArgs {
+pub(crate) struct RegistryArgs {
     /// Registry (host[:port]) to reach over plain HTTP. Repeatable. Everything else is HTTPS.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     insecure_registries: Vec<String>,
@@ -47,7 +47,7 @@ pub(super) struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    pub(super) fn config(&self) -> Result<RegistryConfig, String> {
+    pub(crate) fn config(&self) -> Result<RegistryConfig, String> {
         let credentials = if let Some(token) = &self.registry_token {
             Credentials::Bearer(token.clone())
         } else if let (Some(u), Some(p)) = (&self.registry_username, &self.registry_password) {
@@ -81,7 +81,7 @@ impl RegistryArgs {
         })
     }
 
-    pub(super) fn signature_repository(&self) -> Result<Option<ImageRef>, String> {
+    pub(crate) fn signature_repository(&self) -> Result<Option<ImageRef>, String> {
         self.signature_repository
             .as_deref()
             .map(|r| {
@@ -91,7 +91,7 @@ impl RegistryArgs {
             .transpose()
     }
 
-    pub(super) fn deadline(&self) -> Result<Duration, String> {
+    pub(crate) fn deadline(&self) -> Result<Duration, String> {
         if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 600.0) {
             return Err(format!(
                 "--timeout must be between 0 and 600 seconds, got {}",

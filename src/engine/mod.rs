@@ -650,16 +650,20 @@ pub fn judge_policy(
         .map(|(i, c)| {
             let facts = c.result.as_ref().and_then(|r| r.as_ref().ok());
             let failure = c.result.as_ref().and_then(|r| r.as_ref().err());
-            let (signer, issuer, source_commit) = match facts.map(VerifiedFacts::signer) {
+            let (signer, issuer, source_commit, workflow) = match facts.map(VerifiedFacts::signer) {
                 Some(Signer::Certificate(cert)) => (
                     cert.identity.clone(),
                     cert.issuer.clone(),
                     cert.claims.source_repository_digest.clone(),
+                    cert.claims
+                        .build_config_uri
+                        .clone()
+                        .or_else(|| cert.claims.build_signer_uri.clone()),
                 ),
                 Some(Signer::Key { key_digest, .. }) => {
-                    (Some(format!("key {key_digest}")), None, None)
+                    (Some(format!("key {key_digest}")), None, None, None)
                 }
-                None => (None, None, None),
+                None => (None, None, None, None),
             };
             VerdictEvidence {
                 role: c.role,
@@ -672,6 +676,7 @@ pub fn judge_policy(
                 signer,
                 issuer,
                 source_commit,
+                workflow,
                 predicate_type: facts.and_then(|f| f.statement().map(|s| s.predicate_type.clone())),
                 log_index: facts.and_then(|f| f.log_entries().first().map(|e| e.log_index)),
                 signed_at: facts.and_then(|f| f.timestamps().iter().map(|t| t.time.clone()).min()),
@@ -738,4 +743,61 @@ pub fn policy_keys(policy: &crate::policy::Policy) -> Vec<StaticKey> {
             crate::policy::Authority::Keyless(_) => None,
         })
         .collect()
+}
+
+/// Collects the evidence of a digest-pinned `reference` and judges it with a loaded policy: the
+/// whole verification of one image, as the service and `gitops check` run it. Registry failures
+/// become an error verdict (never an allow).
+pub async fn policy_verdict(
+    client: &RegistryClient,
+    loaded: &policies::LoadedPolicy,
+    reference: &ImageRef,
+    environment: Option<&str>,
+    discovery: &DiscoveryOptions,
+    deadline: Duration,
+    now: jiff::Timestamp,
+) -> crate::verdict::Verdict {
+    let limits = Limits::default();
+    let collected = collect(
+        client,
+        &loaded.trust,
+        reference,
+        false,
+        &loaded.keys,
+        false,
+        discovery,
+        deadline,
+        now,
+        &limits,
+    )
+    .await;
+    match collected {
+        Ok(c) => judge_policy(
+            &c,
+            &loaded.policy,
+            environment,
+            &loaded.trust,
+            now.to_string(),
+        ),
+        Err(e) => {
+            let mut v = crate::verdict::Verdict::error(
+                reference,
+                e.image.and_then(|i| i.digest().cloned()),
+                environment,
+                crate::verdict::PolicyRef {
+                    name: loaded.policy.name.clone(),
+                    content_hash: loaded.policy.content_hash.clone(),
+                },
+                loaded.policy.mode,
+                TrustRootRef {
+                    name: loaded.trust.name().to_owned(),
+                    content_hash: loaded.trust.content_hash().clone(),
+                },
+                now.to_string(),
+                e.reason,
+            );
+            v.resolved_from_tag = e.resolved_from_tag;
+            v
+        }
+    }
 }

@@ -65,31 +65,44 @@ pub fn load_file(path: &Path) -> Result<LoadedPolicy, String> {
     )?)
     .map_err(|_| format!("{}: not UTF-8", path.display()))?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let resolve = |rel: &str| read_bounded(&dir.join(rel), 1 << 20, "file", "1 MiB");
-    let label = path.display().to_string();
-    let policy = load_policy(&text, &resolve).map_err(|d| {
+    let limits = Limits::default();
+    load_text(
+        &text,
+        &path.display().to_string(),
+        &|rel, max| {
+            let p = dir.join(rel);
+            Ok((
+                p.display().to_string(),
+                read_bounded(&p, max, "file", "its size limit")?,
+            ))
+        },
+        limits.max_trust_root_bytes,
+    )
+}
+
+/// Reads a file a policy names, relative to the policy, at most `max` bytes: its display name and
+/// bytes.
+pub type FileReader<'a> = &'a dyn Fn(&str, u64) -> Result<(String, Vec<u8>), String>;
+
+/// Loads a policy from its text, reading the files it names (keys, a trust root) through `read`
+/// (the file system, or a Git revision for `gitops check`).
+///
+/// # Errors
+/// Policy diagnostics (rendered with `label`), unreadable or unusable trust roots or keys.
+pub fn load_text(
+    text: &str,
+    label: &str,
+    read: FileReader<'_>,
+    max_trust_root_bytes: u64,
+) -> Result<LoadedPolicy, String> {
+    let resolve = |rel: &str| read(rel, 1 << 20).map(|(_, b)| b);
+    let policy = load_policy(text, &resolve).map_err(|d| {
         d.iter()
-            .map(|d| d.render(&label))
+            .map(|d| d.render(label))
             .collect::<Vec<_>>()
             .join("\n")
     })?;
-    let limits = Limits::default();
-    finish(
-        policy,
-        |f| {
-            let p = dir.join(f);
-            Ok((
-                p.display().to_string(),
-                read_bounded(
-                    &p,
-                    limits.max_trust_root_bytes,
-                    "trust root",
-                    "max_trust_root_bytes",
-                )?,
-            ))
-        },
-        label,
-    )
+    finish(policy, |f| read(f, max_trust_root_bytes), label.to_owned())
 }
 
 /// The embedded example policy (see [`EXAMPLE_POLICY`]).

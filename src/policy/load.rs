@@ -46,7 +46,7 @@ pub enum Severity {
 }
 
 impl Diagnostic {
-    fn error<T>(code: &'static str, message: String, at: Option<&Spanned<T>>) -> Self {
+    pub(crate) fn error<T>(code: &'static str, message: String, at: Option<&Spanned<T>>) -> Self {
         Self {
             severity: Severity::Error,
             code,
@@ -234,10 +234,20 @@ pub fn load_policy(yaml: &str, resolve: Resolver<'_>) -> Result<Policy, Vec<Diag
             None,
         )]);
     }
+    let doc: PolicyDocument = parse_document(yaml)?;
+    Compiler::default().compile(doc, yaml, resolve)
+}
+
+/// Deserialises a custody YAML document (policy, GitOps config) with bounded depth, aliases and
+/// nodes; a failure is one `schema` diagnostic with its position.
+///
+/// # Errors
+/// YAML syntax, unknown keys, wrong types, duplicate keys, limits.
+pub fn parse_document<T: serde::de::DeserializeOwned>(yaml: &str) -> Result<T, Vec<Diagnostic>> {
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! { max_depth: 32, max_aliases: 100, max_anchors: 100, max_nodes: 100_000 },
     };
-    let doc: PolicyDocument = serde_saphyr::from_str_with_options(yaml, options).map_err(|e| {
+    serde_saphyr::from_str_with_options(yaml, options).map_err(|e| {
         vec![Diagnostic {
             severity: Severity::Error,
             code: "schema",
@@ -252,8 +262,22 @@ pub fn load_policy(yaml: &str, resolve: Resolver<'_>) -> Result<Policy, Vec<Diag
             line: e.location().map(|l| l.line()),
             column: e.location().map(|l| l.column()),
         }]
-    })?;
-    Compiler::default().compile(doc, yaml, resolve)
+    })
+}
+
+/// Compiles the reference rules of another document (the GitOps config reuses the policy's
+/// `references` block).
+///
+/// # Errors
+/// Bad globs, with their positions.
+pub fn compile_references(r: &document::References) -> Result<ReferenceRules, Vec<Diagnostic>> {
+    let mut c = Compiler::default();
+    let rules = c.references(r);
+    if c.errors.is_empty() {
+        Ok(rules)
+    } else {
+        Err(c.errors)
+    }
 }
 
 #[derive(Default)]

@@ -45,6 +45,24 @@ impl Glob {
         Self::compile(pattern, false)
     }
 
+    /// A repository path glob (`env/prod/**`, `values/env/*/values.yaml`): relative, `/`-separated,
+    /// `*` within a segment and `**` across segments.
+    ///
+    /// # Errors
+    /// When the pattern is empty, absolute, or climbs out with `..`.
+    pub fn path(pattern: &str) -> Result<Self, String> {
+        if pattern.is_empty()
+            || pattern.starts_with('/')
+            || pattern.contains('\\')
+            || pattern.split('/').any(|seg| seg == ".." || seg == ".")
+        {
+            return Err(format!(
+                "path glob {pattern:?} must be relative to the repository root, '/'-separated, without '.' or '..' segments"
+            ));
+        }
+        Self::compile(pattern, true)
+    }
+
     fn compile(pattern: &str, segments: bool) -> Result<Self, String> {
         let mut re = String::from("^");
         let mut rest = pattern;
@@ -110,6 +128,19 @@ mod tests {
         let g = Glob::image("ghcr.io/acme/app").unwrap();
         assert!(g.matches("ghcr.io/acme/app") && !g.matches("ghcr.io/acme/app2"));
         assert!(Glob::image("").is_err() && Glob::image("a b").is_err());
+    }
+
+    #[test]
+    fn path_globs_are_relative_and_segment_aware() {
+        let g = Glob::path("env/prod/**").unwrap();
+        assert!(g.matches("env/prod/values.yaml") && g.matches("env/prod/a/b.yaml"));
+        assert!(!g.matches("env/production/values.yaml"));
+        let g = Glob::path("values/env/*/values.yaml").unwrap();
+        assert!(g.matches("values/env/dev/values.yaml"));
+        assert!(!g.matches("values/env/dev/x/values.yaml"));
+        for bad in ["", "/etc/**", "env/../secrets", "./env", "a\\b"] {
+            assert!(Glob::path(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

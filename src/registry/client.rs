@@ -11,15 +11,17 @@
 //! `Retry-After` (capped) or an exponential backoff, never past the deadline; content fetched
 //! by digest is hashed and compared; a manifest fetched by tag is compared with the registry's
 //! `Docker-Content-Digest`; plain HTTP only for registries listed as insecure, and a redirect
-//! never downgrades HTTPS to HTTP.
+//! never downgrades HTTPS to HTTP; a tag list's pagination `Link` is followed only within the
+//! repository being listed, and the list is bounded in pages and tags.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE,
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LINK, RETRY_AFTER,
+    WWW_AUTHENTICATE,
 };
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -28,6 +30,11 @@ use super::RegistryError;
 use super::auth::{Challenge, Credentials, Resolved, parse_challenge};
 use crate::evidence::oci::{MANIFEST_MEDIA_TYPES, digest_of};
 use crate::reference::{Digest, ImageRef};
+
+/// Tags asked for per page of a tag list (`n`); a registry may send fewer and link the next page.
+const TAG_PAGE_SIZE: usize = 1000;
+/// Most pages of one tag list custody reads.
+const MAX_TAG_PAGES: usize = 100;
 
 /// Registry client settings. `Default` is what the CLI uses.
 #[derive(Debug, Clone)]
@@ -360,6 +367,130 @@ impl RegistryClient {
         Ok(self.manifest(image, deadline).await?.digest)
     }
 
+    /// Lists the tags of `image`'s repository (its tag and digest are ignored), in the order the
+    /// registry sends them, each once.
+    ///
+    /// Pages are requested with `n=1000` and followed through `Link: <…>; rel="next"`
+    /// (distribution spec, "Listing Tags"). A link is followed only when it stays on the same
+    /// scheme, registry and repository path (`/v2/<repository>/tags/list`), so a hostile registry
+    /// cannot send the repository's credentials elsewhere. A full page without a link is
+    /// followed with the spec's `last` parameter, so a registry that paginates without links does
+    /// not silently truncate the list.
+    ///
+    /// # Limits
+    /// Each page body is at most `max_manifest_bytes`; at most 100 pages; at most `max_tags`
+    /// distinct tags. Every tag must be a valid tag (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`).
+    ///
+    /// # Errors
+    /// [`RegistryError::NotFound`] when the repository does not exist;
+    /// [`RegistryError::TooMany`] past `max_tags` tags or 100 pages (never a truncated list);
+    /// [`RegistryError::ForeignLink`] for a next-page link outside the repository;
+    /// [`RegistryError::Malformed`] for a body that is not a tag list, an invalid tag, an
+    /// unparsable `Link`, or a link back to a page already read; status, size, transport and
+    /// deadline errors as [`Self::manifest`].
+    pub async fn tags(
+        &self,
+        image: &ImageRef,
+        deadline: &Deadline,
+        max_tags: usize,
+    ) -> Result<Vec<String>, RegistryError> {
+        let list_url = self.url(image, "tags/list");
+        let base = reqwest::Url::parse(&list_url)
+            .map_err(|e| RegistryError::Config(format!("tag list URL {list_url}: {e}")))?;
+        let mut tags = Vec::new();
+        let mut seen = HashSet::new();
+        let mut query = format!("n={TAG_PAGE_SIZE}");
+        let mut visited = HashSet::from([query.clone()]);
+        for page in 1..=MAX_TAG_PAGES {
+            let path = if query.is_empty() {
+                "tags/list".to_owned()
+            } else {
+                format!("tags/list?{query}")
+            };
+            let what = format!("tag list of {} (page {page})", image.name());
+            let reply = self
+                .get(
+                    image,
+                    &path,
+                    "application/json",
+                    &what,
+                    self.config.max_manifest_bytes,
+                    deadline,
+                )
+                .await?;
+            let url = self.url(image, &path);
+            let malformed = |detail: String| RegistryError::Malformed {
+                what: what.clone(),
+                url: url.clone(),
+                detail,
+            };
+            #[derive(serde::Deserialize)]
+            struct TagList {
+                tags: Option<Vec<String>>,
+            }
+            let list: TagList = serde_json::from_slice(&reply.body)
+                .map_err(|e| malformed(format!("not a tag list: {e}")))?;
+            let page_tags = list.tags.unwrap_or_default();
+            let mut added = 0usize;
+            for tag in &page_tags {
+                if !is_valid_tag(tag) {
+                    return Err(malformed(format!(
+                        "{:?} is not a valid tag",
+                        tag.chars().take(140).collect::<String>()
+                    )));
+                }
+                if seen.insert(tag.clone()) {
+                    tags.push(tag.clone());
+                    added += 1;
+                }
+            }
+            if tags.len() > max_tags {
+                return Err(RegistryError::TooMany {
+                    what: format!("tags of {}", image.name()),
+                    found: tags.len(),
+                    max: max_tags,
+                });
+            }
+            let mut page_url = base.clone();
+            page_url.set_query(Some(&query).filter(|q| !q.is_empty()).map(String::as_str));
+            let links = reply
+                .headers
+                .get_all(LINK)
+                .iter()
+                .map(|v| {
+                    v.to_str()
+                        .map_err(|_| malformed("a Link header is not text".into()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let next =
+                next_tag_page(&base, &page_url, &links, &page_tags, added).map_err(
+                    |e| match e {
+                        NextPageError::Malformed(detail) => malformed(detail),
+                        NextPageError::Foreign(link) => RegistryError::ForeignLink {
+                            what: what.clone(),
+                            url: url.clone(),
+                            link,
+                            expected: base.to_string(),
+                        },
+                    },
+                )?;
+            match next {
+                None => return Ok(tags),
+                Some(q) if !visited.insert(q.clone()) => {
+                    return Err(malformed(format!(
+                        "its next page (?{q}) is a page already read"
+                    )));
+                }
+                Some(q) => query = q,
+            }
+        }
+        Err(RegistryError::TooMany {
+            what: format!("pages of the tag list of {}", image.name()),
+            found: MAX_TAG_PAGES + 1,
+            max: MAX_TAG_PAGES,
+        })
+    }
+
     fn scheme(&self, registry: &str) -> &'static str {
         if self
             .config
@@ -670,6 +801,111 @@ impl RegistryClient {
     }
 }
 
+/// Why a tag list's next page cannot be followed.
+#[derive(Debug, PartialEq, Eq)]
+enum NextPageError {
+    /// The `Link` header does not parse.
+    Malformed(String),
+    /// The link leaves the repository's tag list (the resolved target).
+    Foreign(String),
+}
+
+/// The query of the tag list page to read after this one, or `None` when the list is complete.
+///
+/// `list` is `scheme://registry/v2/<repository>/tags/list`, `page` the URL just read (relative
+/// links resolve against it). A `rel="next"` link wins and must resolve to `list`'s scheme,
+/// host, port and path. Without one, a page of [`TAG_PAGE_SIZE`] or more tags that added a new
+/// tag continues at `last=<its last tag>`; anything else ends the list.
+fn next_tag_page(
+    list: &reqwest::Url,
+    page: &reqwest::Url,
+    links: &[&str],
+    page_tags: &[String],
+    added: usize,
+) -> Result<Option<String>, NextPageError> {
+    let mut target = None;
+    for value in links {
+        if let Some(t) = next_link(value).map_err(NextPageError::Malformed)? {
+            target = Some(t);
+            break;
+        }
+    }
+    let Some(target) = target else {
+        return Ok(match page_tags.last() {
+            Some(last) if page_tags.len() >= TAG_PAGE_SIZE && added > 0 => {
+                Some(format!("n={TAG_PAGE_SIZE}&last={}", url_encode(last)))
+            }
+            _ => None,
+        });
+    };
+    let url = page
+        .join(target)
+        .map_err(|e| NextPageError::Malformed(format!("next-page link <{target}>: {e}")))?;
+    let same_place = url.scheme() == list.scheme()
+        && url.host_str() == list.host_str()
+        && url.port_or_known_default() == list.port_or_known_default()
+        && url.path() == list.path()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !same_place {
+        return Err(NextPageError::Foreign(url.to_string()));
+    }
+    Ok(Some(url.query().unwrap_or_default().to_owned()))
+}
+
+/// The target of the first `rel="next"` link of one `Link` header value (RFC 8288:
+/// `<uri>; param=value; …, <uri>; …`), or `None` when it has no such link.
+fn next_link(value: &str) -> Result<Option<&str>, String> {
+    let mut rest = value;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        if rest.is_empty() {
+            return Ok(None);
+        }
+        let (target, after) = rest
+            .strip_prefix('<')
+            .and_then(|r| r.split_once('>'))
+            .ok_or_else(|| format!("Link header {value:?} is not <uri>; rel=…"))?;
+        // The parameters run to the next comma outside quotes.
+        let mut quoted = false;
+        let end = after
+            .char_indices()
+            .find(|&(_, c)| {
+                if c == '"' {
+                    quoted = !quoted;
+                }
+                c == ',' && !quoted
+            })
+            .map_or(after.len(), |(i, _)| i);
+        let (params, next) = after.split_at(end);
+        let is_next = params.split(';').any(|p| {
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("rel")
+                    && v.trim()
+                        .trim_matches('"')
+                        .split_ascii_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("next"))
+            })
+        });
+        if is_next {
+            return Ok(Some(target.trim()));
+        }
+        rest = next;
+    }
+}
+
+/// A distribution-spec tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+fn is_valid_tag(tag: &str) -> bool {
+    let bytes = tag.as_bytes();
+    bytes.len() <= 128
+        && bytes
+            .first()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
 fn with_attempts(e: RegistryError, n: u32) -> RegistryError {
     match e {
         RegistryError::Connection { url, detail, .. } => RegistryError::Connection {
@@ -785,4 +1021,137 @@ fn url_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> reqwest::Url {
+        reqwest::Url::parse(s).unwrap()
+    }
+
+    const LIST: &str = "https://r.example/v2/acme/app/tags/list";
+    const PAGE: &str = "https://r.example/v2/acme/app/tags/list?n=1000";
+
+    fn next(
+        links: &[&str],
+        tags: &[String],
+        added: usize,
+    ) -> Result<Option<String>, NextPageError> {
+        next_tag_page(&url(LIST), &url(PAGE), links, tags, added)
+    }
+
+    #[test]
+    fn next_link_finds_rel_next_among_links_and_params() {
+        assert_eq!(
+            next_link(r#"</v2/a/tags/list?n=2&last=b>; rel="next""#),
+            Ok(Some("/v2/a/tags/list?n=2&last=b"))
+        );
+        assert_eq!(next_link("<x>; rel=next"), Ok(Some("x")));
+        assert_eq!(
+            next_link(r#"<p>; rel="prev", <n>; title="a, b"; rel="prefetch next""#),
+            Ok(Some("n"))
+        );
+        assert_eq!(next_link(r#"<p>; REL="Next""#), Ok(Some("p")));
+    }
+
+    #[test]
+    fn next_link_ignores_other_relations_and_rejects_garbage() {
+        assert_eq!(next_link(r#"<p>; rel="prev""#), Ok(None));
+        assert_eq!(next_link(r#"<p>; rel="nextpage""#), Ok(None));
+        assert_eq!(next_link(r#"<p>; title="rel=next""#), Ok(None));
+        assert_eq!(next_link(""), Ok(None));
+        assert!(next_link(r#"/v2/a/tags/list; rel="next""#).is_err());
+        assert!(next_link(r#"<unterminated; rel="next""#).is_err());
+    }
+
+    #[test]
+    fn a_link_within_the_repository_is_followed_relative_or_absolute() {
+        assert_eq!(
+            next(
+                &[r#"</v2/acme/app/tags/list?n=2&last=b>; rel="next""#],
+                &[],
+                0
+            ),
+            Ok(Some("n=2&last=b".into()))
+        );
+        assert_eq!(
+            next(
+                &[r#"<https://r.example:443/v2/acme/app/tags/list?last=c>; rel="next""#],
+                &[],
+                0
+            ),
+            Ok(Some("last=c".into()))
+        );
+        assert_eq!(
+            next(&[r#"<list?last=d>; rel="next""#], &[], 0),
+            Ok(Some("last=d".into()))
+        );
+    }
+
+    #[test]
+    fn a_link_leaving_the_registry_or_repository_is_refused() {
+        for (link, found) in [
+            (
+                "<https://evil.example/v2/acme/app/tags/list?last=b>",
+                "https://evil.example/",
+            ),
+            (
+                "<//evil.example/v2/acme/app/tags/list>",
+                "https://evil.example/",
+            ),
+            (
+                "<http://r.example/v2/acme/app/tags/list?last=b>",
+                "http://r.example/",
+            ),
+            (
+                "<https://r.example:8443/v2/acme/app/tags/list>",
+                "https://r.example:8443/",
+            ),
+            ("</v2/acme/other/tags/list?last=b>", "/v2/acme/other/"),
+            ("</v2/acme/app/../other/tags/list>", "/v2/acme/other/"),
+            ("</v2/acme/app/manifests/latest>", "/manifests/latest"),
+            (
+                "<https://user:pw@r.example/v2/acme/app/tags/list>",
+                "user:pw@",
+            ),
+        ] {
+            let header = format!(r#"{link}; rel="next""#);
+            match next(&[&header], &[], 0) {
+                Err(NextPageError::Foreign(u)) => assert!(u.contains(found), "{link}: {u}"),
+                other => panic!("{link}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_page_without_a_link_continues_with_last_and_anything_else_ends() {
+        let full: Vec<String> = (0..TAG_PAGE_SIZE).map(|i| format!("t{i:05}")).collect();
+        assert_eq!(
+            next(&[], &full, 1),
+            Ok(Some(format!("n={TAG_PAGE_SIZE}&last=t00999")))
+        );
+        // A full page that added nothing new (a registry ignoring `last`) ends the list.
+        assert_eq!(next(&[], &full, 0), Ok(None));
+        let short = &full[..TAG_PAGE_SIZE - 1];
+        assert_eq!(next(&[], short, short.len()), Ok(None));
+        assert_eq!(next(&[], &[], 0), Ok(None));
+        assert_eq!(next(&[r#"<p>; rel="prev""#], &[], 0), Ok(None));
+    }
+
+    #[test]
+    fn tags_are_checked_against_the_distribution_grammar() {
+        for ok in [
+            "v1",
+            "_x",
+            "develop-v1.2.3-abc1234-1700000000",
+            &"a".repeat(128),
+        ] {
+            assert!(is_valid_tag(ok), "{ok}");
+        }
+        for bad in ["", "-x", ".x", "a/b", "a:b", "a b", "ä", &"a".repeat(129)] {
+            assert!(!is_valid_tag(bad), "{bad}");
+        }
+    }
 }

@@ -130,6 +130,19 @@ pub enum RegistryError {
         /// The limit.
         max: usize,
     },
+    /// A pagination `Link` pointed outside the registry and repository being listed. custody
+    /// does not follow it: the request would carry the repository's credentials elsewhere.
+    #[error("{what} at {url} links its next page to {link}, outside {expected}; not following it")]
+    ForeignLink {
+        /// What was being listed.
+        what: String,
+        /// The page that sent the link.
+        url: String,
+        /// The link target, resolved against the page URL.
+        link: String,
+        /// Where next pages must be (`scheme://registry/v2/<repository>/…`).
+        expected: String,
+    },
     /// An index nests deeper than the limit or refers to itself.
     #[error("image index {digest} {why}")]
     BadIndex {

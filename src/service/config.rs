@@ -28,6 +28,10 @@ pub struct ServiceConfig {
     /// Gatekeeper, the cluster's environment (e.g. `production`).
     #[serde(default)]
     pub environment: Option<String>,
+    /// The delivery repository's `custody-gitops.yaml` (environments in promotion order), for
+    /// `POST /v1/promotion`; absent: that endpoint answers 501.
+    #[serde(default)]
+    pub gitops: Option<PathBuf>,
     /// Registry access.
     #[serde(default)]
     pub registry: RegistrySection,

@@ -163,6 +163,26 @@ pub(super) async fn verify(
     }))
 }
 
+/// `POST /v1/promotion`.
+pub(super) async fn promotion(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<crate::gitops::report::CheckReport>, ApiError> {
+    use super::promotion::{PromotionError, PromotionRequest, check};
+    let req: PromotionRequest = json(&body_bytes(body)?, "promotion request")?;
+    #[allow(clippy::disallowed_methods)] // one clock read per request (freeze expiry)
+    let now = jiff::Timestamp::now();
+    check(&state, req, now)
+        .await
+        .map(axum::Json)
+        .map_err(|e| match e {
+            PromotionError::NotConfigured => {
+                ApiError(StatusCode::NOT_IMPLEMENTED, "not-configured", e.to_string())
+            }
+            PromotionError::BadRequest(m) => ApiError(StatusCode::BAD_REQUEST, "bad-request", m),
+        })
+}
+
 /// `POST /v1/kyverno`.
 pub(super) async fn kyverno(
     State(state): State<AppState>,

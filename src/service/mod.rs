@@ -14,6 +14,7 @@ pub mod api;
 pub mod config;
 mod handlers;
 pub mod metrics;
+pub mod promotion;
 mod tls;
 pub mod verdicts;
 
@@ -49,6 +50,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Whether a verified client certificate authenticates (mutual TLS configured).
     pub mtls: bool,
+    /// The environments of the delivery repository (`POST /v1/promotion`).
+    pub gitops: Option<Arc<crate::gitops::config::Config>>,
     permits: Arc<Semaphore>,
 }
 
@@ -124,6 +127,25 @@ pub fn build_state(config: ServiceConfig) -> Result<AppState, String> {
         None => Vec::new(),
     };
     let mtls = config.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+    let gitops = match &config.gitops {
+        Some(p) => {
+            let text = crate::engine::files::read_text_bounded(
+                p,
+                crate::gitops::config::MAX_CONFIG_BYTES as u64,
+                "gitops config",
+                "256 KiB",
+            )?;
+            Some(Arc::new(crate::gitops::config::load(&text).map_err(
+                |d| {
+                    d.iter()
+                        .map(|d| d.render(&p.display().to_string()))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                },
+            )?))
+        }
+        None => None,
+    };
     if tokens.is_empty()
         && !mtls
         && !config.auth.insecure_allow_anonymous
@@ -144,6 +166,7 @@ pub fn build_state(config: ServiceConfig) -> Result<AppState, String> {
         tokens: Arc::new(tokens),
         ready: Arc::new(AtomicBool::new(true)),
         mtls,
+        gitops,
         config: Arc::new(config),
     })
 }
@@ -156,6 +179,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admission", post(handlers::admission))
         .route("/v1/gatekeeper", post(handlers::gatekeeper))
         .route("/v1/kyverno", post(handlers::kyverno))
+        .route("/v1/promotion", post(handlers::promotion))
         .route("/metrics", get(handlers::metrics))
         .route("/openapi.json", get(handlers::openapi))
         .route_layer(axum::middleware::from_fn_with_state(

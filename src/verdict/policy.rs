@@ -72,6 +72,9 @@ pub struct VerdictEvidence {
     /// Source commit claimed by the certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_commit: Option<String>,
+    /// The build workflow claimed by the certificate (build config URI, else build signer URI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
     /// Predicate type (attestations).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicate_type: Option<String>,

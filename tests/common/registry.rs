@@ -185,6 +185,29 @@ impl Registry {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+
+    /// Tags an image already in `repo` (by digest) as `tag` too: a re-tag, same digest.
+    pub fn copy_tag(&self, repo: &str, digest: &str, tag: &str) {
+        let src = format!("docker://{}/{repo}@{digest}", self.host());
+        let dest = format!("docker://{}/{repo}:{tag}", self.host());
+        let out = Command::new("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                "--preserve-digests",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+            ])
+            .arg(&src)
+            .arg(&dest)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo copy {src} {dest}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 impl Drop for Registry {

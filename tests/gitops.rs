@@ -4,6 +4,8 @@
 // Tests may print and read the clock; the bans are for the library.
 #![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
 
+#[path = "gitops/action.rs"]
+mod action;
 #[path = "gitops/bad_input.rs"]
 mod bad_input;
 mod common;

@@ -626,6 +626,33 @@ fn the_openapi_document_matches_the_router() {
     assert_eq!(e.get("/v2/nothing", Some(TOKEN)).0, 404);
 }
 
+#[test]
+fn a_tag_only_reference_is_denied_by_the_reference_rules_not_an_error() {
+    let e = service!(|_| {});
+    let tagged = format!("{}/demo/app:v1", e.proxy.host());
+    let (code, body, _) = e.post(
+        "/v1/verify",
+        json!({"image": tagged, "environment": "production"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let v = &body["verdicts"][0];
+    assert_eq!(v["decision"], "deny", "{v:#}");
+    assert_eq!(v["reasons"][0]["check"], "reference-digest");
+    assert!(v.get("error").is_none(), "{v:#}");
+    assert!(
+        !v.to_string().contains("--resolve"),
+        "a CLI flag means nothing to a webhook: {v}"
+    );
+    assert_eq!(
+        v["httpRequests"], 0,
+        "nothing fetched for a reference the rules refuse"
+    );
+    let (_, body, _) = e.post("/v1/admission", pod(&[&tagged], false));
+    assert_eq!(body["response"]["allowed"], false);
+    let msg = body["response"]["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("reference-digest"), "{msg}");
+}
+
 // ------------------------------------------------------------------ promotion gate ----
 
 const GITOPS: &str = "apiVersion: custody.dev/v1alpha1\nkind: GitOpsConfig\nenvironments:\n  - {name: dev, paths: [\"env/dev/**\"], autoUpdate: true}\n  - {name: staging, paths: [\"env/staging/**\"]}\n  - {name: prod, paths: [\"env/prod/**\"], policyEnvironment: production}\n";

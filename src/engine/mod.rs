@@ -757,6 +757,9 @@ pub async fn policy_verdict(
     deadline: Duration,
     now: jiff::Timestamp,
 ) -> crate::verdict::Verdict {
+    if let Some(v) = unpinned_verdict(loaded, reference, environment, now) {
+        return v;
+    }
     let limits = Limits::default();
     let collected = collect(
         client,
@@ -800,4 +803,57 @@ pub async fn policy_verdict(
             v
         }
     }
+}
+
+/// The verdict on a reference without a digest when the policy's reference rules require one:
+/// a deny naming `reference-digest` (what a person needs to fix), not a registry error. `None`
+/// when the reference is digest-pinned or the policy does not require digests (then the
+/// verification itself refuses to guess what the tag points to).
+pub fn unpinned_verdict(
+    loaded: &policies::LoadedPolicy,
+    reference: &ImageRef,
+    environment: Option<&str>,
+    now: jiff::Timestamp,
+) -> Option<crate::verdict::Verdict> {
+    use crate::verdict::VerdictDecision;
+    if reference.digest().is_some() {
+        return None;
+    }
+    let reasons: Vec<crate::policy::Reason> = loaded
+        .policy
+        .references
+        .as_ref()?
+        .check(reference)
+        .into_iter()
+        .map(|v| crate::policy::Reason {
+            rule: None,
+            check: v.code,
+            expected: v.expected,
+            found: v.found,
+        })
+        .collect();
+    if !reasons.iter().any(|r| r.check == "reference-digest") {
+        return None;
+    }
+    let mut v = crate::verdict::Verdict::error(
+        reference,
+        None,
+        environment,
+        crate::verdict::PolicyRef {
+            name: loaded.policy.name.clone(),
+            content_hash: loaded.policy.content_hash.clone(),
+        },
+        loaded.policy.mode,
+        TrustRootRef {
+            name: loaded.trust.name().to_owned(),
+            content_hash: loaded.trust.content_hash().clone(),
+        },
+        now.to_string(),
+        String::new(),
+    );
+    v.error = None;
+    v.decision = VerdictDecision::Deny;
+    v.admit = loaded.policy.mode == crate::policy::document::Mode::Warn;
+    v.reasons = reasons;
+    Some(v)
 }

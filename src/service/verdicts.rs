@@ -13,8 +13,7 @@ use moka::future::Cache;
 use super::config::CacheConfig;
 use super::metrics::Metrics;
 use crate::engine::policies::LoadedPolicy;
-use crate::engine::{collect, judge_policy};
-use crate::limits::Limits;
+use crate::engine::policy_verdict;
 use crate::reference::ImageRef;
 use crate::registry::RegistryClient;
 use crate::registry::discovery::DiscoveryOptions;
@@ -318,39 +317,21 @@ impl Verdicts {
         environment: Option<&str>,
         deadline: Duration,
     ) -> Verdict {
-        let limits = Limits::default();
         #[allow(clippy::disallowed_methods)] // the service reads the clock once per verification
         let now = jiff::Timestamp::now();
         let before = self.client.request_count();
         // Leave headroom under the caller's deadline for judging and answering.
         let network = deadline.mul_f64(0.9);
-        let collected = collect(
+        let mut v = policy_verdict(
             &self.client,
-            &loaded.trust,
+            loaded,
             reference,
-            false,
-            &loaded.keys,
-            false,
+            environment,
             &self.discovery,
             network,
             now,
-            &limits,
         )
         .await;
-        let mut v = match collected {
-            Ok(c) => judge_policy(
-                &c,
-                &loaded.policy,
-                environment,
-                &loaded.trust,
-                now.to_string(),
-            ),
-            Err(e) => {
-                let mut v = error_verdict(reference, environment, loaded, e.reason);
-                v.digest = e.image.and_then(|i| i.digest().cloned());
-                v
-            }
-        };
         v.trace.clear();
         let requests = self.client.request_count().saturating_sub(before);
         v.http_requests = requests;

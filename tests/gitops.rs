@@ -9,6 +9,8 @@ mod action;
 #[path = "gitops/bad_input.rs"]
 mod bad_input;
 mod common;
+#[path = "gitops/lint.rs"]
+mod lint;
 #[path = "gitops/promote.rs"]
 mod promote;
 #[path = "gitops/retag.rs"]

@@ -165,7 +165,20 @@ pub struct Scan {
 
 /// Whether the scanner reads `path` at all (YAML files).
 pub fn is_yaml(path: &str) -> bool {
-    path.ends_with(".yaml") || path.ends_with(".yml")
+    let lower = path.to_ascii_lowercase();
+    lower.ends_with(".yaml") || lower.ends_with(".yml") || file_name(path) == "Kustomization"
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// kustomize's three file names.
+fn is_kustomization_file(path: &str) -> bool {
+    matches!(
+        file_name(path),
+        "kustomization.yaml" | "kustomization.yml" | "Kustomization"
+    )
 }
 
 /// Scans the files that belong to an environment or to the shared paths.
@@ -185,24 +198,33 @@ pub fn scan_file(config: &Config, scope: Scope, f: &SourceFile, out: &mut Scan) 
     let whole = Pos::default();
     match &f.content {
         Content::Symlink(target) => {
-            let escapes =
-                target.starts_with('/') || normalise(&parent_of(&f.path), target).is_none();
-            let finding = Finding::at(
+            let resolved = if target.starts_with('/') {
+                None
+            } else {
+                normalise(&parent_of(&f.path), target)
+            };
+            // A link to a file of its own environment is harmless (the file is checked where it
+            // is); a link out of the repository, or into another environment's or the shared
+            // files, makes this environment run what another one decides.
+            let (problem, severity) = match &resolved {
+                None => (", outside the repository", Severity::Error),
+                Some(t) if config.scope(t) == Some(scope) => ("", Severity::Warning),
+                Some(_) => (
+                    ", into another environment's files or files no environment owns",
+                    Severity::Error,
+                ),
+            };
+            let mut finding = Finding::at(
                 &f.path,
                 whole,
                 "symlink",
                 format!(
-                    "symbolic link to {target:?}{}: custody never follows links, so what it points to is not checked here",
-                    if escapes {
-                        ", outside the repository"
-                    } else {
-                        ""
-                    }
+                    "symbolic link to {target:?}{problem}: custody never follows links, so what it points to is not checked here"
                 ),
                 "replace the link with the file itself (each environment's values in its own directory)",
             );
-            out.findings
-                .push(if escapes { finding } else { finding.warning() });
+            finding.severity = severity;
+            out.findings.push(finding);
         }
         Content::Binary if is_yaml(&f.path) => out.findings.push(Finding::at(
             &f.path,
@@ -254,11 +276,17 @@ pub fn scan_file(config: &Config, scope: Scope, f: &SourceFile, out: &mut Scan) 
 /// `@` when `after_at` (a registry host may itself contain `sha256:`).
 fn digest_range(source: &str, offset: usize, after_at: bool) -> Option<Range<usize>> {
     let from = if after_at { source.rfind('@')? + 1 } else { 0 };
-    let i = from + source.get(from..)?.find("sha256:")?;
-    let hex = source.get(i + "sha256:".len()..i + "sha256:".len() + 64)?;
+    let rest = source.get(from..)?;
+    let (i, hex_len) = match (rest.find("sha256:"), rest.find("sha512:")) {
+        (Some(i), _) => (from + i, 64),
+        (None, Some(i)) => (from + i, 128),
+        (None, None) => return None,
+    };
+    let start = i + "sha256:".len();
+    let hex = source.get(start..start + hex_len)?;
     hex.bytes()
         .all(|b| b.is_ascii_hexdigit())
-        .then_some(offset + i..offset + i + "sha256:".len() + 64)
+        .then_some(offset + i..offset + start + hex_len)
 }
 
 fn is_freeze_file(config: &Config, path: &str) -> bool {
@@ -358,8 +386,7 @@ impl Walker<'_> {
             ));
         }
         let kustomization = kind == "Kustomization" && api.starts_with("kustomize.config.k8s.io/")
-            || self.file.ends_with("kustomization.yaml")
-            || self.file.ends_with("kustomization.yml");
+            || is_kustomization_file(self.file);
         let path = format!("[{index}]");
         self.node(doc, &path, None, kustomization);
     }
@@ -404,7 +431,7 @@ impl Walker<'_> {
                 }
             }
             Node::Scalar(s) => {
-                if s.value.contains("@sha256:")
+                if (s.value.contains("@sha256:") || s.value.contains("@sha512:"))
                     && s.value.len() < 512
                     && s.value.parse::<ImageRef>().is_ok()
                 {
@@ -493,6 +520,15 @@ impl Walker<'_> {
         digest_bytes: Option<Range<usize>>,
         tag_bytes: Option<Range<usize>>,
     ) {
+        if let Err(e) = reference.parse::<ImageRef>() {
+            self.out.findings.push(Finding::at(
+                self.file,
+                pos,
+                "malformed-reference",
+                format!("{reference:?} (assembled from its fields) is not an image reference: {e}"),
+                "write repo@sha256:<64 hex> (optionally repo:<tag>@sha256:…)",
+            ));
+        }
         if let Ok(image) = reference.parse::<ImageRef>() {
             for v in self.config.references.check(&image) {
                 let fix = match v.code {
@@ -526,6 +562,17 @@ impl Walker<'_> {
 
     /// `image:` as a mapping: `{ref}` (one field) or `{registry, repository, tag, digest}`.
     fn image_map(&mut self, node: &Node, key: &str) {
+        for field in ["ref", "registry", "repository", "tag", "digest"] {
+            if let Some(Node::Alias(p)) = node.get(field) {
+                self.out.findings.push(Finding::at(
+                    self.file,
+                    *p,
+                    "unexpected-reference",
+                    format!("image.{field} given through a YAML alias: custody does not follow aliases, so it cannot check it"),
+                    "write the reference out in each environment's file",
+                ));
+            }
+        }
         if let Some(Node::Scalar(s)) = node.get("ref") {
             if let Some(Node::Scalar(pp)) = node.get("pullPolicy") {
                 self.pull_policy(pp);
@@ -650,7 +697,7 @@ impl Walker<'_> {
                     self.file,
                     Pos {
                         line: i + 1,
-                        column: col + 1,
+                        column: line[..col].chars().count() + 1,
                         offset: 0,
                     },
                     "auto-update-environment",
@@ -804,11 +851,20 @@ references:
     }
 
     #[test]
-    fn symlink_inside_the_repository_is_a_warning() {
-        let s = link("env/prod/values.yaml", "../../values/common.yaml");
+    fn symlink_inside_its_own_environment_is_a_warning_elsewhere_an_error() {
+        let s = link("env/prod/values.yaml", "base/values.yaml");
         assert_eq!(hits(&s), [("symlink", 0, 0)]);
         assert_eq!(s.findings[0].severity, Severity::Warning);
         assert!(!s.findings[0].message.contains("outside the repository"));
+        // Into another environment (prod would run what dev decides) or to an unchecked file.
+        for target in ["../dev/values.yaml", "../../values/common.yaml"] {
+            let s = link("env/prod/values.yaml", target);
+            assert_eq!(s.findings[0].severity, Severity::Error, "{target}");
+            assert!(
+                s.findings[0].message.contains("another environment"),
+                "{target}"
+            );
+        }
         // Any link in an environment is reported, YAML or not: it is never read through.
         let s = link("env/prod/data", "./values.yaml");
         assert_eq!(rules(&s), ["symlink"]);
@@ -1544,13 +1600,13 @@ references:
         let yaml = "image:\n  repository: ghcr.io/acme/app\n  digest: sha256:abc\n";
         let s = scan_one("env/prod/values.yaml", yaml);
         assert!(s.sites[0].digest_bytes.is_none());
-        assert_eq!(rules(&s), ["split-reference"]);
+        // Split, and the assembled reference does not parse (a 3-hex digest).
+        assert_eq!(rules(&s), ["split-reference", "malformed-reference"]);
     }
 
-    // ---- known scanner bugs (ignored until fixed; each asserts the expected behaviour) ------
+    // ---- scanner bugs found by these tests (fixed; each asserts the expected behaviour) ------
 
     #[test]
-    #[ignore = "scanner bug: an alias inside image: {ref: *x} or {repository: *x} is silently skipped"]
     fn bug_alias_inside_an_image_mapping_is_reported() {
         // The anchored value has no digest, so nothing else flags it either: a bypass.
         let yaml = "base: &img ghcr.io/acme/app:latest\napp:\n  image:\n    ref: *img\n";
@@ -1563,7 +1619,6 @@ references:
     }
 
     #[test]
-    #[ignore = "scanner bug: a kustomize images entry that does not parse gives no finding"]
     fn bug_malformed_kustomize_image_is_reported() {
         let yaml =
             "images:\n  - name: app\n    newName: ghcr.io/acme/app\n    digest: sha256:abc\n";
@@ -1573,7 +1628,6 @@ references:
     }
 
     #[test]
-    #[ignore = "scanner bug: the setter-marker column counts bytes, Pos.column counts characters"]
     fn bug_setter_marker_column_is_in_characters() {
         let yaml = "a: 1 # ✓ {\"$imagepolicy\": \"flux-system:app\"}\n";
         let s = scan_one("env/prod/values.yaml", yaml);
@@ -1582,7 +1636,6 @@ references:
     }
 
     #[test]
-    #[ignore = "scanner bug: a digest-pinned sha512 reference outside an image field is not seen"]
     fn bug_sha512_reference_in_an_unexpected_place_is_reported() {
         let yaml = format!(
             "env:\n  - name: SIDECAR\n    value: ghcr.io/acme/app:latest@sha512:{}\n",
@@ -1599,7 +1652,6 @@ references:
     }
 
     #[test]
-    #[ignore = "scanner bug: kustomize's third file name, `Kustomization`, is not read"]
     fn bug_kustomization_file_without_extension_is_scanned() {
         let yaml = "images:\n  - name: app\n    newName: ghcr.io/acme/app\n    newTag: latest\n";
         let s = scan_one("env/prod/Kustomization", yaml);

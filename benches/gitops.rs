@@ -58,7 +58,9 @@ use custody::registry::discovery::DiscoveryOptions;
 use custody::registry::{RegistryClient, RegistryConfig};
 use registry::{Registry, TempDir, fixtures};
 
-/// Environment name, policy environment (None: the name), whether automatic updates land there.
+/// Environments in promotion order: name, trust-policy environment (None: the name). `qa` maps
+/// onto the policy's `dev` rule (no `promotedFrom`), so staging's `promotedFrom: dev` holds for a
+/// promotion from qa; dev (index [`DEV`]) takes automatic updates.
 const ENVS: [(&str, Option<&str>); 4] = [
     ("dev", None),
     ("qa", Some("dev")),
@@ -276,9 +278,7 @@ fn generate(host: &str, variant: Variant, digest: &str) -> (TempDir, Duration) {
         k += 1;
         let env = k % ENVS.len();
         let file = (k * 7) % FILES_PER_ENV;
-        for svc in file * SERVICES_PER_FILE..(file + 1) * SERVICES_PER_FILE {
-            state[env][svc] = dummy(k);
-        }
+        state[env][file * SERVICES_PER_FILE..(file + 1) * SERVICES_PER_FILE].fill(dummy(k));
         let (p, t) = render(host, variant, &state, env, file);
         last = s.commit(
             "main",
@@ -592,6 +592,14 @@ fn git_processes(
     (text.lines().count(), by)
 }
 
+/// The warm breakdown of one variant and pull request.
+struct Column {
+    label: String,
+    steps: BTreeMap<&'static str, f64>,
+    git: usize,
+    by: BTreeMap<String, usize>,
+}
+
 struct Out {
     text: String,
 }
@@ -670,7 +678,7 @@ fn main() {
     ));
     out.line(format!("warm: {runs} runs after 3 warm-up runs, same --cache-dir; cold: {cold_runs} runs, each with a new empty cache dir and a new client"));
 
-    let mut notes: Vec<String> = Vec::new();
+    let mut columns: Vec<Column> = Vec::new();
     for variant in [Variant::Identical, Variant::Distinct] {
         let (dir, took) = generate(&host, variant, &digest);
         let path = dir.0.clone();
@@ -686,10 +694,22 @@ fn main() {
             let repo = Repo::open(&path).unwrap();
             let p = prepare(&repo, "main", "pr-big").unwrap();
             let files: BTreeSet<&str> = p.head_scan.sites.iter().map(|s| s.file.as_str()).collect();
+            let paths: Vec<&str> = files.iter().copied().collect();
+            let bytes: usize = p
+                .head
+                .files(&repo, &paths)
+                .unwrap()
+                .iter()
+                .map(|f| match &f.content {
+                    scan::Content::Text(t) => t.len(),
+                    _ => 0,
+                })
+                .sum();
             out.line(format!(
-                "   references at head: {} in {} files (lint findings {})",
+                "   references at head: {} in {} files, {} KiB of YAML (lint findings {})",
                 p.head_scan.sites.len(),
                 files.len(),
+                bytes / 1024,
                 p.head_scan.findings.len()
             ));
             assert_eq!(p.head_scan.sites.len(), ENVS.len() * SERVICES);
@@ -837,7 +857,24 @@ fn main() {
                 std::hint::black_box((head_scan, base_scan));
                 let t = Instant::now();
                 let policy = base_policy(&repo, &base, &config).unwrap();
-                time("i policy: 3 cat-file + load (trust root, CEL)", t.elapsed());
+                time("j policy: base_policy (3 cat-file + load)", t.elapsed());
+                let t = Instant::now();
+                for f in [
+                    "policy/trust.yaml",
+                    "policy/trusted_root.json",
+                    "policy/cosign.pub",
+                ] {
+                    std::hint::black_box(base.files(&repo, &[f]).unwrap());
+                }
+                time("i policy: its 3 files alone (3 cat-file)", t.elapsed());
+                let t = Instant::now();
+                let client = RegistryClient::new(RegistryConfig {
+                    insecure_registries: vec![host.clone()],
+                    ..RegistryConfig::default()
+                })
+                .unwrap();
+                std::hint::black_box(client);
+                time("k registry client construction", t.elapsed());
                 let verifier = RegistryVerifier {
                     client: RegistryClient::new(RegistryConfig {
                         insecure_registries: vec![host.clone()],
@@ -857,7 +894,7 @@ fn main() {
                 let prod_freeze = ["env/prod/freeze.yaml"];
                 std::hint::black_box(base.files(&repo, &prod_freeze).unwrap());
                 std::hint::black_box(head.files(&repo, &prod_freeze).unwrap());
-                time("j git: freeze file at base+head (2 cat-file)", t.elapsed());
+                time("l git: freeze file at base+head (2 cat-file)", t.elapsed());
                 if pr.walks_history {
                     let pathspecs: Vec<String> = config.environments[DEV]
                         .paths
@@ -869,7 +906,7 @@ fn main() {
                         .digest_history(&base_id, &pathspecs, DEFAULT_MAX_HISTORY)
                         .unwrap();
                     time(
-                        "k git: history of dev (rev-parse, is-shallow, log -p)",
+                        "m git: history of dev (rev-parse, is-shallow, log -p)",
                         t.elapsed(),
                     );
                     assert!(h.digests.contains_key(&digest));
@@ -880,24 +917,16 @@ fn main() {
                         .iter()
                         .map(|(image, env)| verifier.verify(image, env)),
                 ));
-                time("l verify: cache hits (hash, read, parse)", t.elapsed());
+                time("n verify: cache hits (key hash, read, parse)", t.elapsed());
                 assert!(verdicts.iter().all(|v| v.cached && v.allowed()));
                 assert_eq!(verifier.requests(), 0);
             }
-            let detail: Vec<String> = steps
-                .into_iter()
-                .map(|(k, v)| format!("{} {:.1}", &k[2..], p50(v)))
-                .collect();
-            notes.push(format!(
-                "{} / {}: {git_count} git processes per CLI run ({}); warm steps p50 ms: {}",
-                variant.name(),
-                pr.branch,
-                by.iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                detail.join("; ")
-            ));
+            columns.push(Column {
+                label: format!("{}/{}", &variant.name()[..5], &pr.branch[3..]),
+                steps: steps.into_iter().map(|(k, v)| (k, p50(v))).collect(),
+                git: git_count,
+                by,
+            });
         }
         drop(dir);
     }
@@ -932,11 +961,45 @@ fn main() {
     }
     out.line(String::new());
     out.line(
-        "where the warm time goes (each step timed on its own, same calls as prepare/check):"
-            .to_string(),
+        "where the warm time goes: each step of prepare/base_policy/check timed on its own, same calls, p50 ms over the warm runs",
     );
-    for n in &notes {
-        out.line(format!("  {n}"));
+    let mut header = format!("   {:<52}", "step");
+    for c in &columns {
+        let _ = write!(header, " {:>12}", c.label);
+    }
+    out.line(header);
+    let names: BTreeSet<&str> = columns
+        .iter()
+        .flat_map(|c| c.steps.keys().copied())
+        .collect();
+    for name in names {
+        let mut row = format!("   {:<52}", &name[2..]);
+        for c in &columns {
+            match c.steps.get(name) {
+                Some(v) => {
+                    let _ = write!(row, " {v:>12.1}");
+                }
+                None => {
+                    let _ = write!(row, " {:>12}", "-");
+                }
+            }
+        }
+        out.line(row);
+    }
+    let mut row = format!("   {:<52}", "git processes in one CLI run (PATH shim)");
+    for c in &columns {
+        let _ = write!(row, " {:>12}", c.git);
+    }
+    out.line(row);
+    for c in &columns {
+        out.line(format!(
+            "   {}: {}",
+            c.label,
+            c.by.iter()
+                .map(|(k, v)| format!("{k} ×{v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     out.line(format!(
         "one git process: {:.2} ms through Repo::run (p50; spawn + stderr/timer threads), {:.2} ms plain Command::output; custody --version process: {:.2} ms",

@@ -14,6 +14,7 @@
 //! * [`verify`] — cryptographic verification; returns [`verify::VerifiedFacts`] or a typed error.
 //! * [`policy`] — judgement over verified facts (identity policy today).
 //! * [`verdict`] — renderings of outcomes (text, JSON).
+//! * [`attest`] — signed verification summaries (SLSA VSA in DSSE) and the admission fast path.
 //! * [`cli`] — the command line; the only module that touches files, the clock or stdout.
 //!
 //! The core modules never read the clock or the environment: time comes in as an argument
@@ -23,6 +24,7 @@
 #![deny(unused_must_use)]
 #![warn(missing_docs)]
 
+pub mod attest;
 pub mod cli;
 pub mod engine;
 pub mod evidence;
@@ -32,6 +34,7 @@ pub mod policy;
 pub mod reference;
 pub mod registry;
 pub mod service;
+pub mod store;
 pub mod trust;
 pub mod verdict;
 pub mod verify;

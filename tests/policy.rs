@@ -543,7 +543,7 @@ fn cli_policy_lint_and_test() {
     .unwrap();
     let (code, _, stderr) = custody(&["policy", "lint", bad.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("bad.yaml:13:3: error[schema]: unknown field `colour`, expected one of mode, trustRoot, references, rules\n"), "{stderr}");
+    assert!(stderr.contains("bad.yaml:13:3: error[schema]: unknown field `colour`, expected one of mode, trustRoot, references, rules, verificationSummaries\n"), "{stderr}");
 }
 
 #[test]

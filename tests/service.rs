@@ -612,8 +612,14 @@ fn the_openapi_document_matches_the_router() {
             "/openapi.json",
             "/readyz",
             "/v1/admission",
+            "/v1/events",
             "/v1/gatekeeper",
             "/v1/kyverno",
+            "/v1/lineage/commit/{commit}",
+            "/v1/lineage/digest/{digest}",
+            "/v1/lineage/environment/{environment}",
+            "/v1/lineage/signer",
+            "/v1/lineage/verdict/{id}",
             "/v1/promotion",
             "/v1/verify"
         ]

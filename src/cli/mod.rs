@@ -3,8 +3,10 @@
 //! This is the only module that touches the file system, the clock, stdout and stderr.
 //! Exit status: 0 verified, 1 rejected (a judgement), 2 usage or input error (could not decide).
 
+mod attest;
 mod gitops;
 mod identity;
+mod lineage;
 mod policy;
 mod registry_args;
 mod serve;
@@ -41,6 +43,9 @@ enum Command {
     Verify(Box<verify_image::VerifyArgs>),
     /// List every piece of evidence attached to an image digest, without judging it.
     Evidence(verify_image::EvidenceArgs),
+    /// Verify an image with a trust policy and sign a SLSA verification summary (DSSE) of the
+    /// allow verdict; --push attaches it to the image.
+    Attest(Box<attest::Args>),
     /// Show what a trust root trusts, with validity windows and its content hash.
     TrustRoot(trust_root::Args),
     /// Trust policies: lint, test, explain, schema.
@@ -51,6 +56,9 @@ enum Command {
     /// The promotion gate for a GitOps delivery repository: lint, check, promote, retag-check.
     #[command(subcommand)]
     Gitops(gitops::GitopsCommand),
+    /// Lineage from the store: a digest's chain, a commit's builds, an environment at a time,
+    /// a signer's admitted images.
+    Lineage(Box<lineage::Args>),
 }
 
 /// Output format.
@@ -79,10 +87,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::VerifyBundle(args) => verify_bundle::run(*args),
         Command::Verify(args) => verify_image::run_verify(*args),
         Command::Evidence(args) => verify_image::run_evidence(args),
+        Command::Attest(args) => attest::run(*args),
         Command::TrustRoot(args) => trust_root::run(args),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Serve(args) => serve::run(args),
         Command::Gitops(cmd) => gitops::run(cmd),
+        Command::Lineage(args) => lineage::run(*args),
     };
     ExitCode::from(code)
 }

@@ -114,6 +114,7 @@ pub(super) fn run(args: Args) -> u8 {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");
         };
+        let state = crate::service::open_store(state).await?;
         serve(state, shutdown).await
     });
     match result {

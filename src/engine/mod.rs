@@ -650,21 +650,30 @@ pub fn judge_policy(
         .map(|(i, c)| {
             let facts = c.result.as_ref().and_then(|r| r.as_ref().ok());
             let failure = c.result.as_ref().and_then(|r| r.as_ref().err());
-            let (signer, issuer, source_commit, workflow) = match facts.map(VerifiedFacts::signer) {
-                Some(Signer::Certificate(cert)) => (
-                    cert.identity.clone(),
-                    cert.issuer.clone(),
-                    cert.claims.source_repository_digest.clone(),
-                    cert.claims
-                        .build_config_uri
-                        .clone()
-                        .or_else(|| cert.claims.build_signer_uri.clone()),
-                ),
-                Some(Signer::Key { key_digest, .. }) => {
-                    (Some(format!("key {key_digest}")), None, None, None)
-                }
-                None => (None, None, None, None),
+            let cert = match facts.map(VerifiedFacts::signer) {
+                Some(Signer::Certificate(cert)) => Some(cert),
+                _ => None,
             };
+            let claim = |f: fn(&crate::verify::FulcioClaims) -> &Option<String>| {
+                cert.and_then(|c| f(&c.claims).clone())
+            };
+            let signer = match facts.map(VerifiedFacts::signer) {
+                Some(Signer::Certificate(cert)) => cert.identity.clone(),
+                Some(Signer::Key { key_digest, .. }) => Some(format!("key {key_digest}")),
+                None => None,
+            };
+            let issuer = cert.and_then(|c| c.issuer.clone());
+            let source_commit = claim(|c| &c.source_repository_digest);
+            let workflow =
+                claim(|c| &c.build_config_uri).or_else(|| claim(|c| &c.build_signer_uri));
+            // The builder a provenance attestation names (SLSA v1, then v0.2).
+            let builder = facts.and_then(VerifiedFacts::statement).and_then(|s| {
+                let p = &s.predicate;
+                p.pointer("/runDetails/builder/id")
+                    .or_else(|| p.pointer("/builder/id"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            });
             VerdictEvidence {
                 role: c.role,
                 media_type: c.evidence.media_type.clone(),
@@ -676,7 +685,11 @@ pub fn judge_policy(
                 signer,
                 issuer,
                 source_commit,
+                source_repository: claim(|c| &c.source_repository_uri),
+                source_ref: claim(|c| &c.source_repository_ref),
                 workflow,
+                run: claim(|c| &c.run_invocation_uri),
+                builder,
                 predicate_type: facts.and_then(|f| f.statement().map(|s| s.predicate_type.clone())),
                 log_index: facts.and_then(|f| f.log_entries().first().map(|e| e.log_index)),
                 signed_at: facts.and_then(|f| f.timestamps().iter().map(|t| t.time.clone()).min()),
@@ -748,6 +761,11 @@ pub fn policy_keys(policy: &crate::policy::Policy) -> Vec<StaticKey> {
 /// Collects the evidence of a digest-pinned `reference` and judges it with a loaded policy: the
 /// whole verification of one image, as the service and `gitops check` run it. Registry failures
 /// become an error verdict (never an allow).
+///
+/// When the policy has `spec.verificationSummaries`, a signed verification summary attached to
+/// the image is tried first ([`summary_verdict`]); an accepted one is the verdict (its trace and
+/// evidence name it), anything else falls back to full verification with the reason in the trace.
+/// Both share `deadline`.
 pub async fn policy_verdict(
     client: &RegistryClient,
     loaded: &policies::LoadedPolicy,
@@ -759,6 +777,51 @@ pub async fn policy_verdict(
 ) -> crate::verdict::Verdict {
     if let Some(v) = unpinned_verdict(loaded, reference, environment, now) {
         return v;
+    }
+    let mut notes = Vec::new();
+    let mut left = deadline;
+    if loaded.policy.verification_summaries.is_some() {
+        let shared = Deadline::after(deadline);
+        match summary_verdict(
+            client,
+            &loaded.policy,
+            &loaded.trust,
+            reference,
+            environment,
+            &shared,
+            now,
+        )
+        .await
+        {
+            SummaryOutcome::Accepted(v) => return *v,
+            SummaryOutcome::Declined(n) => notes = n,
+        }
+        // An exhausted deadline leaves zero: the verification below is then an error verdict.
+        left = shared.remaining("verifying").unwrap_or(Duration::ZERO);
+    }
+    let (mut v, _) =
+        full_policy_verdict(client, loaded, reference, environment, discovery, left, now).await;
+    if !notes.is_empty() {
+        notes.push("full verification follows".into());
+        notes.append(&mut v.trace);
+        v.trace = notes;
+    }
+    v
+}
+
+/// Full verification with a loaded policy (never the summary fast path): the verdict, and what
+/// was collected when the registry could be read (`custody attest` cites the evidence from it).
+pub async fn full_policy_verdict(
+    client: &RegistryClient,
+    loaded: &policies::LoadedPolicy,
+    reference: &ImageRef,
+    environment: Option<&str>,
+    discovery: &DiscoveryOptions,
+    deadline: Duration,
+    now: jiff::Timestamp,
+) -> (crate::verdict::Verdict, Option<Collected>) {
+    if let Some(v) = unpinned_verdict(loaded, reference, environment, now) {
+        return (v, None);
     }
     let limits = Limits::default();
     let collected = collect(
@@ -775,12 +838,15 @@ pub async fn policy_verdict(
     )
     .await;
     match collected {
-        Ok(c) => judge_policy(
-            &c,
-            &loaded.policy,
-            environment,
-            &loaded.trust,
-            now.to_string(),
+        Ok(c) => (
+            judge_policy(
+                &c,
+                &loaded.policy,
+                environment,
+                &loaded.trust,
+                now.to_string(),
+            ),
+            Some(c),
         ),
         Err(e) => {
             let mut v = crate::verdict::Verdict::error(
@@ -800,9 +866,160 @@ pub async fn policy_verdict(
                 e.reason,
             );
             v.resolved_from_tag = e.resolved_from_tag;
-            v
+            (v, None)
         }
     }
+}
+
+/// What the summary fast path concluded.
+#[derive(Debug, Clone)]
+pub enum SummaryOutcome {
+    /// A summary was accepted: this allow verdict stands, full verification is skipped.
+    Accepted(Box<crate::verdict::Verdict>),
+    /// No summary was accepted; the lines say why (for the trace). Verify fully.
+    Declined(Vec<String>),
+}
+
+/// The admission fast path: accepts a signed verification summary attached to `reference`
+/// instead of verifying its evidence, when the policy has `spec.verificationSummaries`.
+///
+/// Declined (never a deny) when the policy has no such block, the reference is not digest-pinned,
+/// the reference rules object to it, no rule matches, the registry cannot be read, or no summary
+/// passes every check of [`crate::attest::accept_summary`] — signed by a trusted key, this
+/// digest and resource, this policy hash, environment, trust root and key set, PASSED, verifier,
+/// not in the future and within `maxAge` at `now`. Accepted: an allow verdict whose trace says
+/// which summary, key and verification time, with the summary as its one piece of evidence.
+pub async fn summary_verdict(
+    client: &RegistryClient,
+    policy: &crate::policy::Policy,
+    trust: &TrustRoot,
+    reference: &ImageRef,
+    environment: Option<&str>,
+    deadline: &Deadline,
+    now: jiff::Timestamp,
+) -> SummaryOutcome {
+    use crate::attest::{Expected, accept_summary, push::find_summaries};
+    let declined =
+        |why: String| SummaryOutcome::Declined(vec![format!("verification summary: {why}")]);
+    let Some(summaries) = &policy.verification_summaries else {
+        return SummaryOutcome::Declined(Vec::new());
+    };
+    let Some(digest) = reference.digest() else {
+        return declined(format!("{reference} is not digest-pinned"));
+    };
+    if let Some(rules) = &policy.references {
+        let broken: Vec<&str> = rules.check(reference).iter().map(|v| v.code).collect();
+        if !broken.is_empty() {
+            return declined(format!(
+                "{reference} breaks reference rule(s) {}: not taken from a summary",
+                broken.join(", ")
+            ));
+        }
+    }
+    let name = reference.name();
+    let Some(rule) = policy.rules.iter().find(|r| r.matches(&name, environment)) else {
+        return declined(format!("no rule matches {name}"));
+    };
+    let (found, mut notes) = match find_summaries(client, reference, deadline).await {
+        Ok(f) => f,
+        Err(e) => return declined(format!("could not read the summaries attached: {e}")),
+    };
+    notes
+        .iter_mut()
+        .for_each(|n| *n = format!("verification summary: {n}"));
+    if found.is_empty() {
+        notes.push(format!(
+            "verification summary: none attached to {name}@{digest}"
+        ));
+        return SummaryOutcome::Declined(notes);
+    }
+    let authority_keys: Vec<Digest> = policy_keys(policy)
+        .iter()
+        .map(|k| k.content_hash().clone())
+        .collect();
+    let expected = Expected {
+        name: &name,
+        digest,
+        environment,
+        policy_hash: &policy.content_hash,
+        trust_root_hash: trust.content_hash(),
+        authority_keys: &authority_keys,
+        now,
+    };
+    let limits = Limits::default();
+    for f in found {
+        let accepted = match accept_summary(&f.envelope, summaries, &expected, &limits) {
+            Ok(a) => a,
+            Err(refusal) => {
+                notes.push(format!(
+                    "verification summary {} not accepted ({}): {refusal}",
+                    f.envelope_digest,
+                    refusal.code()
+                ));
+                continue;
+            }
+        };
+        let mut v = crate::verdict::Verdict::error(
+            reference,
+            Some(digest.clone()),
+            environment,
+            crate::verdict::PolicyRef {
+                name: policy.name.clone(),
+                content_hash: policy.content_hash.clone(),
+            },
+            policy.mode,
+            TrustRootRef {
+                name: trust.name().to_owned(),
+                content_hash: trust.content_hash().clone(),
+            },
+            now.to_string(),
+            String::new(),
+        );
+        v.error = None;
+        v.decision = crate::verdict::VerdictDecision::Allow;
+        v.admit = true;
+        v.rule = Some(rule.name.clone());
+        if let Some(from) = &rule.promoted_from {
+            v.deferred.push(format!("the digest must be the one environment {from:?} runs: checked by the promotion gate (custody gitops check), not here"));
+        }
+        let age = now.duration_since(accepted.time_verified);
+        notes.push(format!("rule {:?} matches {name}", rule.name));
+        notes.push(format!(
+            "verification summary {} accepted: signed by summary key {:?} ({}), verifier {}, verified at {} ({age:#} ago, maxAge {}), policy {}, levels {}; full verification skipped",
+            accepted.envelope_digest,
+            accepted.key_name,
+            accepted.key_digest,
+            accepted.verifier_id,
+            accepted.time_verified,
+            summaries.max_age_text,
+            policy.content_hash,
+            accepted.verified_levels.join(", ")
+        ));
+        v.trace = notes;
+        v.evidence = vec![crate::verdict::VerdictEvidence {
+            role: Role::Attestation,
+            media_type: crate::evidence::cosign::DSSE_MEDIA_TYPE.to_owned(),
+            digest: f.envelope_digest.clone(),
+            found: f.found.clone(),
+            verified: Some(true),
+            check: None,
+            failure: None,
+            signer: Some(format!("key {}", accepted.key_digest)),
+            issuer: None,
+            source_commit: None,
+            source_repository: None,
+            source_ref: None,
+            workflow: None,
+            run: None,
+            builder: None,
+            predicate_type: Some(crate::attest::VSA_PREDICATE_TYPE.to_owned()),
+            log_index: None,
+            signed_at: Some(accepted.time_verified.to_string()),
+            accepted_by: vec![format!("verification summary key {}", accepted.key_name)],
+        }];
+        return SummaryOutcome::Accepted(Box::new(v));
+    }
+    SummaryOutcome::Declined(notes)
 }
 
 /// The verdict on a reference without a digest when the policy's reference rules require one:

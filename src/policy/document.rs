@@ -55,6 +55,25 @@ pub struct Spec {
     pub references: Option<References>,
     /// Rules, in order: the first whose images and environment match decides.
     pub rules: Vec<Rule>,
+    /// Signed verification summaries (SLSA VSAs made by `custody attest`) accepted in place of
+    /// re-verifying an image, when fresh, signed by one of these keys and made under this very
+    /// policy (docs/attest.md).
+    #[serde(default)]
+    pub verification_summaries: Option<VerificationSummaries>,
+}
+
+/// Which signed verification summaries the fast path accepts.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerificationSummaries {
+    /// ECDSA P-256 public keys of the custody instances whose summaries are trusted.
+    pub keys: Vec<Key>,
+    /// How old a summary may be (`30m`, `1h`, `24h`; at most 720h).
+    #[schemars(with = "String")]
+    pub max_age: Spanned<String>,
+    /// The `verifier.id` a summary must carry (any, when absent).
+    #[serde(default)]
+    pub verifier_id: Option<String>,
 }
 
 /// Enforcement mode.

@@ -187,6 +187,34 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// Warnings found while loading (`policy lint` prints them).
     pub warnings: Vec<Diagnostic>,
+    /// Signed verification summaries accepted in place of re-verifying (`None`: never).
+    pub verification_summaries: Option<SummaryTrust>,
+}
+
+/// Longest `verificationSummaries.maxAge` accepted: 30 days. A summary is a cached decision;
+/// a bound keeps a typo (`maxAge: 8760h`) from making revocations and policy fixes moot.
+pub const MAX_SUMMARY_AGE: jiff::SignedDuration = jiff::SignedDuration::from_hours(720);
+
+/// The compiled `spec.verificationSummaries` block.
+#[derive(Debug, Clone)]
+pub struct SummaryTrust {
+    /// Keys whose summaries are accepted (ECDSA P-256), by name.
+    pub keys: Vec<SummaryKey>,
+    /// How old a summary may be.
+    pub max_age: jiff::SignedDuration,
+    /// `maxAge` as written, for messages.
+    pub max_age_text: String,
+    /// The `verifier.id` a summary must carry, if any.
+    pub verifier_id: Option<String>,
+}
+
+/// A key trusted to sign verification summaries.
+#[derive(Debug, Clone)]
+pub struct SummaryKey {
+    /// Its name in the policy.
+    pub name: String,
+    /// The key.
+    pub key: StaticKey,
 }
 
 /// Reads a file a policy refers to (key files): `Ok(bytes)` or a message.
@@ -347,6 +375,10 @@ impl Compiler {
             }
         }
         self.lint_rules(&spec.rules, &rules);
+        let verification_summaries = spec
+            .verification_summaries
+            .as_ref()
+            .and_then(|v| self.summaries(v, resolve));
         if !self.errors.is_empty() {
             return Err(self.errors);
         }
@@ -358,6 +390,111 @@ impl Compiler {
             references,
             rules,
             warnings: self.warnings,
+            verification_summaries,
+        })
+    }
+
+    /// `spec.verificationSummaries`: at least one ECDSA P-256 key, a positive `maxAge` of at
+    /// most [`MAX_SUMMARY_AGE`], distinct key names.
+    fn summaries(
+        &mut self,
+        v: &document::VerificationSummaries,
+        resolve: Resolver<'_>,
+    ) -> Option<SummaryTrust> {
+        let errors_before = self.errors.len();
+        if v.keys.is_empty() {
+            self.errors.push(Diagnostic::error(
+                "summary-keys",
+                "verificationSummaries.keys is empty: name the keys whose summaries are trusted"
+                    .into(),
+                Some(&v.max_age),
+            ));
+        }
+        let mut names = BTreeSet::new();
+        let mut keys = Vec::new();
+        for k in &v.keys {
+            if !names.insert(k.name.value.clone()) {
+                self.errors.push(Diagnostic::error(
+                    "summary-keys",
+                    format!("summary key name {:?} is used twice", k.name.value),
+                    Some(&k.name),
+                ));
+            }
+            let pem = match (&k.public_key, &k.file) {
+                (Some(p), None) => Ok(p.as_bytes().to_vec()),
+                (None, Some(f)) => resolve(f),
+                _ => Err(format!(
+                    "summary key {:?} needs exactly one of publicKey or file",
+                    k.name.value
+                )),
+            };
+            let key = pem.and_then(|p| {
+                StaticKey::from_pem(&p, &crate::Limits::default()).map_err(|e| e.to_string())
+            });
+            match key {
+                Ok(key) if key.algorithm_name() == "ecdsa-p256" => keys.push(SummaryKey {
+                    name: k.name.value.clone(),
+                    key,
+                }),
+                Ok(key) => self.errors.push(Diagnostic::error(
+                    "bad-key",
+                    format!(
+                        "summary key {:?} is {}; verification summaries are signed with ECDSA P-256",
+                        k.name.value,
+                        key.algorithm_name()
+                    ),
+                    Some(&k.name),
+                )),
+                Err(e) => self.errors.push(Diagnostic::error(
+                    "bad-key",
+                    format!("summary key {:?}: {e}", k.name.value),
+                    Some(&k.name),
+                )),
+            }
+        }
+        let max_age = match v.max_age.value.trim().parse::<jiff::SignedDuration>() {
+            Ok(d) if d.is_positive() && d <= MAX_SUMMARY_AGE => Some(d),
+            Ok(d) => {
+                self.errors.push(Diagnostic::error(
+                    "summary-max-age",
+                    format!(
+                        "verificationSummaries.maxAge {:?} is {d:#}: it must be more than 0 and at most 720h",
+                        v.max_age.value
+                    ),
+                    Some(&v.max_age),
+                ));
+                None
+            }
+            Err(e) => {
+                self.errors.push(Diagnostic::error(
+                    "summary-max-age",
+                    format!(
+                        "verificationSummaries.maxAge {:?} is not a duration such as 30m, 1h or 24h: {e}",
+                        v.max_age.value
+                    ),
+                    Some(&v.max_age),
+                ));
+                None
+            }
+        };
+        if let Some(id) = &v.verifier_id
+            && id.trim().is_empty()
+        {
+            self.errors.push(Diagnostic::error(
+                "summary-verifier-id",
+                "verificationSummaries.verifierId is empty: remove it to accept any verifier"
+                    .into(),
+                Some(&v.max_age),
+            ));
+        }
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(SummaryTrust {
+            keys,
+            max_age: max_age?,
+            max_age_text: v.max_age.value.trim().to_owned(),
+            verifier_id: v.verifier_id.clone(),
         })
     }
 
@@ -665,5 +802,85 @@ impl Compiler {
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::*;
+
+    const P256: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEOdFrpJcYxxw+y0WfWSYuml4hAe1Q\nxch81kiXE/m+exiRmoNjb2L4N5dsLf4OIL487d6Yi0spSIx8X6Rb7Wgcqg==\n-----END PUBLIC KEY-----\n";
+
+    fn policy(block: &str) -> Result<Policy, Vec<Diagnostic>> {
+        let yaml = format!(
+            "apiVersion: custody.dev/v1\nkind: TrustPolicy\nmetadata: {{name: p}}\nspec:\n  rules:\n    - name: r\n      images: [\"*/**\"]\n      authorities:\n        keys: [{{name: k, file: k.pub}}]\n{block}"
+        );
+        load_policy(&yaml, &|_| Ok(P256.as_bytes().to_vec()))
+    }
+
+    fn codes(block: &str) -> Vec<&'static str> {
+        policy(block).unwrap_err().iter().map(|d| d.code).collect()
+    }
+
+    #[test]
+    fn the_block_compiles_keys_max_age_and_verifier() {
+        let p = policy("  verificationSummaries:\n    keys: [{name: attestor, file: a.pub}]\n    maxAge: 1h30m\n    verifierId: https://ci.example/custody\n").unwrap();
+        let s = p.verification_summaries.unwrap();
+        assert_eq!(s.keys[0].name, "attestor");
+        assert_eq!(s.max_age, jiff::SignedDuration::from_mins(90));
+        assert_eq!(s.max_age_text, "1h30m");
+        assert_eq!(s.verifier_id.as_deref(), Some("https://ci.example/custody"));
+        assert!(policy("").unwrap().verification_summaries.is_none());
+    }
+
+    #[test]
+    fn bad_blocks_are_load_errors() {
+        assert_eq!(
+            codes("  verificationSummaries:\n    keys: []\n    maxAge: 1h\n"),
+            vec!["summary-keys"]
+        );
+        assert_eq!(
+            codes(
+                "  verificationSummaries:\n    keys: [{name: a, file: a.pub}]\n    maxAge: soon\n"
+            ),
+            vec!["summary-max-age"]
+        );
+        assert_eq!(
+            codes("  verificationSummaries:\n    keys: [{name: a, file: a.pub}]\n    maxAge: 0s\n"),
+            vec!["summary-max-age"]
+        );
+        // 720h is the ceiling.
+        assert!(
+            policy(
+                "  verificationSummaries:\n    keys: [{name: a, file: a.pub}]\n    maxAge: 720h\n"
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            codes(
+                "  verificationSummaries:\n    keys: [{name: a, file: a.pub}]\n    maxAge: 721h\n"
+            ),
+            vec!["summary-max-age"]
+        );
+        assert_eq!(
+            codes(
+                "  verificationSummaries:\n    keys: [{name: a, file: a.pub}, {name: a, file: b.pub}]\n    maxAge: 1h\n"
+            ),
+            vec!["summary-keys"]
+        );
+        assert_eq!(
+            codes("  verificationSummaries:\n    keys: [{name: a}]\n    maxAge: 1h\n"),
+            vec!["bad-key"]
+        );
+        assert_eq!(
+            codes(
+                "  verificationSummaries:\n    keys: [{name: a, file: a.pub}]\n    maxAge: 1h\n    verifierId: ' '\n"
+            ),
+            vec!["summary-verifier-id"]
+        );
+        assert_eq!(
+            codes("  verificationSummaries:\n    keys: [{name: a, file: a.pub}]\n"),
+            vec!["schema"]
+        );
     }
 }

@@ -16,6 +16,6 @@ pub use evaluate::{Candidate, Decision, Judgement, Reason, accepts, evaluate};
 pub use identity::{IdentityPolicy, IdentityPolicyError, Matcher, Mismatch};
 pub use load::{
     AttestationRule, Authority, CLAIM_NAMES, Diagnostic, KeylessAuthority, MAX_POLICY_BYTES,
-    Policy, Resolver, Rule, Severity, TrustRootChoice, compile_references, load_policy,
-    parse_document,
+    MAX_SUMMARY_AGE, Policy, Resolver, Rule, Severity, SummaryKey, SummaryTrust, TrustRootChoice,
+    compile_references, load_policy, parse_document,
 };

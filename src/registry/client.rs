@@ -154,6 +154,30 @@ struct Reply {
     body: Vec<u8>,
 }
 
+/// A request as [`RegistryClient::execute`] sends it (and re-sends it on a retry).
+struct Outgoing<'a> {
+    method: reqwest::Method,
+    url: String,
+    accept: &'a str,
+    /// `(Content-Type, bytes)`.
+    body: Option<(&'a str, &'a [u8])>,
+    /// Whether the request writes (a token then needs `pull,push`).
+    push: bool,
+}
+
+/// What the registry said when a manifest was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedManifest {
+    /// The manifest's digest (computed; the registry's `Docker-Content-Digest` must agree).
+    pub digest: Digest,
+    /// Where it was stored.
+    pub url: String,
+    /// Whether the registry indexed the manifest's `subject` itself (it answered with an
+    /// `OCI-Subject` header, OCI distribution 1.1): if not, a client keeps the referrers tag
+    /// schema index up to date.
+    pub subject_indexed: bool,
+}
+
 impl RegistryClient {
     /// Builds a client.
     ///
@@ -491,6 +515,207 @@ impl RegistryClient {
         })
     }
 
+    /// Whether a blob exists in `image`'s repository (`HEAD /v2/<repo>/blobs/<digest>`).
+    ///
+    /// # Errors
+    /// Status, transport and deadline errors as [`Self::manifest`] (not-found is `Ok(false)`).
+    pub async fn blob_exists(
+        &self,
+        image: &ImageRef,
+        digest: &Digest,
+        deadline: &Deadline,
+    ) -> Result<bool, RegistryError> {
+        let request = Outgoing {
+            method: reqwest::Method::HEAD,
+            url: self.url(image, &format!("blobs/{digest}")),
+            accept: "*/*",
+            body: None,
+            push: false,
+        };
+        let what = format!("blob {digest} of {}", image.name());
+        match self.execute(image, &request, &what, 0, deadline).await {
+            Ok(_) => Ok(true),
+            Err(RegistryError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Uploads `bytes` as a blob of `image`'s repository, unless the registry has it already:
+    /// `HEAD` the blob, then a monolithic upload (`POST /v2/<repo>/blobs/uploads/`, then `PUT`
+    /// the `Location` it answers with `digest=<sha256>`). Returns the blob's digest.
+    ///
+    /// The upload location must stay on the registry and repository (same scheme, host, port and
+    /// `/v2/<repo>/blobs/uploads/` path), so the repository's credentials never travel elsewhere.
+    ///
+    /// # Limits
+    /// `bytes` at most `max_blob_bytes`; response bodies are read only for error messages.
+    ///
+    /// # Errors
+    /// [`RegistryError::TooLarge`] past the blob limit; [`RegistryError::ForeignLink`] for an
+    /// upload location outside the repository; [`RegistryError::Malformed`] for a 202 without a
+    /// usable `Location`; [`RegistryError::DigestMismatch`] when the registry names another
+    /// digest; status, auth, transport and deadline errors as [`Self::manifest`].
+    pub async fn push_blob(
+        &self,
+        image: &ImageRef,
+        bytes: &[u8],
+        deadline: &Deadline,
+    ) -> Result<Digest, RegistryError> {
+        let digest = Digest::sha256_of(bytes);
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        let start_url = self.url(image, "blobs/uploads/");
+        if size > self.config.max_blob_bytes {
+            return Err(RegistryError::TooLarge {
+                what: format!("blob {digest} to upload"),
+                url: start_url,
+                max: self.config.max_blob_bytes,
+                found: Some(size),
+            });
+        }
+        if self.blob_exists(image, &digest, deadline).await? {
+            return Ok(digest);
+        }
+        let what = format!("upload of blob {digest} to {}", image.name());
+        let start = Outgoing {
+            method: reqwest::Method::POST,
+            url: start_url.clone(),
+            accept: "*/*",
+            body: None,
+            push: true,
+        };
+        let reply = self.execute(image, &start, &what, 4096, deadline).await?;
+        let location =
+            header(&reply.headers, "location").ok_or_else(|| RegistryError::Malformed {
+                what: what.clone(),
+                url: start_url.clone(),
+                detail: format!("answered {} without a Location header", reply.status),
+            })?;
+        let mut put_url = self.upload_location(image, &start_url, location, &what)?;
+        put_url
+            .query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        let put = Outgoing {
+            method: reqwest::Method::PUT,
+            url: put_url.to_string(),
+            accept: "*/*",
+            body: Some(("application/octet-stream", bytes)),
+            push: true,
+        };
+        let reply = self.execute(image, &put, &what, 4096, deadline).await?;
+        if let Some(named) = header(&reply.headers, "docker-content-digest")
+            && named != digest.to_string()
+        {
+            return Err(RegistryError::DigestMismatch {
+                what,
+                url: put.url,
+                expected: digest.to_string(),
+                computed: named.to_owned(),
+            });
+        }
+        Ok(digest)
+    }
+
+    /// Stores a manifest (or index) under `reference` (a tag, or its own digest) in `image`'s
+    /// repository: `PUT /v2/<repo>/manifests/<reference>` with `media_type` as `Content-Type`.
+    ///
+    /// # Limits
+    /// `bytes` at most `max_manifest_bytes`.
+    ///
+    /// # Errors
+    /// [`RegistryError::TooLarge`] past the manifest limit; [`RegistryError::DigestMismatch`]
+    /// when the registry's `Docker-Content-Digest` is not the SHA-256 of `bytes`, or when
+    /// `reference` is a digest that is not theirs; status, auth, transport and deadline errors as
+    /// [`Self::manifest`].
+    pub async fn push_manifest(
+        &self,
+        image: &ImageRef,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+        deadline: &Deadline,
+    ) -> Result<PushedManifest, RegistryError> {
+        let digest = Digest::sha256_of(bytes);
+        let url = self.url(image, &format!("manifests/{reference}"));
+        let what = format!("manifest {reference} of {}", image.name());
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if size > self.config.max_manifest_bytes {
+            return Err(RegistryError::TooLarge {
+                what,
+                url,
+                max: self.config.max_manifest_bytes,
+                found: Some(size),
+            });
+        }
+        if let Ok(named) = reference.parse::<Digest>()
+            && named != digest
+        {
+            return Err(RegistryError::DigestMismatch {
+                what,
+                url,
+                expected: named.to_string(),
+                computed: digest.to_string(),
+            });
+        }
+        let put = Outgoing {
+            method: reqwest::Method::PUT,
+            url: url.clone(),
+            accept: "*/*",
+            body: Some((media_type, bytes)),
+            push: true,
+        };
+        let reply = self.execute(image, &put, &what, 4096, deadline).await?;
+        if let Some(named) = header(&reply.headers, "docker-content-digest")
+            && named != digest.to_string()
+        {
+            return Err(RegistryError::DigestMismatch {
+                what,
+                url,
+                expected: digest.to_string(),
+                computed: named.to_owned(),
+            });
+        }
+        Ok(PushedManifest {
+            digest,
+            url,
+            subject_indexed: header(&reply.headers, "oci-subject").is_some(),
+        })
+    }
+
+    /// Resolves an upload `Location` against the upload URL and refuses one that leaves the
+    /// registry or the repository's upload path.
+    fn upload_location(
+        &self,
+        image: &ImageRef,
+        start_url: &str,
+        location: &str,
+        what: &str,
+    ) -> Result<reqwest::Url, RegistryError> {
+        let base = reqwest::Url::parse(start_url)
+            .map_err(|e| RegistryError::Config(format!("upload URL {start_url}: {e}")))?;
+        let target = base.join(location).map_err(|e| RegistryError::Malformed {
+            what: what.to_owned(),
+            url: start_url.to_owned(),
+            detail: format!("Location {location:?}: {e}"),
+        })?;
+        let prefix = format!("/v2/{}/blobs/uploads/", image.repository());
+        let same_place = target.scheme() == base.scheme()
+            && target.host_str() == base.host_str()
+            && target.port_or_known_default() == base.port_or_known_default()
+            && target.path().starts_with(&prefix)
+            && !target.path().contains("/../")
+            && target.username().is_empty()
+            && target.password().is_none();
+        if !same_place {
+            return Err(RegistryError::ForeignLink {
+                what: what.to_owned(),
+                url: start_url.to_owned(),
+                link: target.to_string(),
+                expected: format!("{}://{}{prefix}…", base.scheme(), image.registry()),
+            });
+        }
+        Ok(target)
+    }
+
     fn scheme(&self, registry: &str) -> &'static str {
         if self
             .config
@@ -533,8 +758,30 @@ impl RegistryClient {
         max: u64,
         deadline: &Deadline,
     ) -> Result<Reply, RegistryError> {
-        self.check_allowed(image.registry())?;
         let url = self.url(image, path);
+        let request = Outgoing {
+            method: reqwest::Method::GET,
+            url,
+            accept,
+            body: None,
+            push: false,
+        };
+        self.execute(image, &request, what, max, deadline).await
+    }
+
+    /// One request (any method) with auth, bounded body, timeouts and retries. Non-2xx statuses
+    /// become errors.
+    async fn execute(
+        &self,
+        image: &ImageRef,
+        request: &Outgoing<'_>,
+        what: &str,
+        max: u64,
+        deadline: &Deadline,
+    ) -> Result<Reply, RegistryError> {
+        self.check_allowed(image.registry())?;
+        let url = request.url.clone();
+        let accept = request.accept;
         let auth_key = format!("{}/{}", image.registry(), image.repository());
         let resolved = self.config.credentials.resolve(image.registry())?;
         if let Resolved::Bearer(token) = &resolved {
@@ -551,7 +798,7 @@ impl RegistryClient {
             attempts += 1;
             let auth = self.cached_auth(&auth_key);
             let outcome = self
-                .send_once(&url, accept, auth.as_deref(), what, max, deadline)
+                .send_once(request, accept, auth.as_deref(), what, max, deadline)
                 .await;
             let transient = match outcome {
                 Ok(reply) => match reply.status {
@@ -560,8 +807,15 @@ impl RegistryClient {
                         authenticated = true;
                         let challenge = header(&reply.headers, WWW_AUTHENTICATE.as_str())
                             .and_then(parse_challenge);
-                        self.authenticate(image, &auth_key, challenge, &resolved, deadline)
-                            .await?;
+                        self.authenticate(
+                            image,
+                            &auth_key,
+                            challenge,
+                            &resolved,
+                            request.push,
+                            deadline,
+                        )
+                        .await?;
                         attempts -= 1; // the challenge round trip is not a failed attempt
                         continue;
                     }
@@ -626,16 +880,29 @@ impl RegistryClient {
     /// One request, under `min(request_timeout, time left)`, body read with the cap.
     async fn send_once(
         &self,
-        url: &str,
+        outgoing: &Outgoing<'_>,
         accept: &str,
         auth: Option<&str>,
         what: &str,
         max: u64,
         deadline: &Deadline,
     ) -> Result<Reply, RegistryError> {
+        let url = outgoing.url.as_str();
         let left = deadline.remaining(what)?;
         let timeout = self.config.request_timeout.min(left);
-        let mut request = self.http.get(url).header(ACCEPT, accept);
+        let mut request = self
+            .http
+            .request(outgoing.method.clone(), url)
+            .header(ACCEPT, accept);
+        if let Some((content_type, body)) = outgoing.body {
+            request = request
+                .header(CONTENT_TYPE, content_type)
+                .body(body.to_vec());
+        } else if outgoing.method != reqwest::Method::GET
+            && outgoing.method != reqwest::Method::HEAD
+        {
+            request = request.header(CONTENT_LENGTH, "0");
+        }
         if let Some(a) = auth {
             request = request.header(AUTHORIZATION, a);
         }
@@ -653,8 +920,12 @@ impl RegistryClient {
             } else {
                 4096
             };
-            let body =
-                read_bounded(&mut response, cap, what, url, (200..300).contains(&status)).await?;
+            // A HEAD answer announces the size of a body that never comes.
+            let body = if outgoing.method == reqwest::Method::HEAD {
+                Vec::new()
+            } else {
+                read_bounded(&mut response, cap, what, url, (200..300).contains(&status)).await?
+            };
             Ok::<_, RegistryError>(Reply {
                 status,
                 headers,
@@ -678,6 +949,7 @@ impl RegistryClient {
         key: &str,
         challenge: Option<Challenge>,
         resolved: &Resolved,
+        push: bool,
         deadline: &Deadline,
     ) -> Result<(), RegistryError> {
         let unauthorized = |detail: String| RegistryError::Unauthorized {
@@ -699,8 +971,9 @@ impl RegistryClient {
                 service,
                 scope,
             }) => {
+                let actions = if push { "pull,push" } else { "pull" };
                 let scope =
-                    scope.unwrap_or_else(|| format!("repository:{}:pull", image.repository()));
+                    scope.unwrap_or_else(|| format!("repository:{}:{actions}", image.repository()));
                 let mut url = reqwest::Url::parse(&realm).map_err(|e| {
                     unauthorized(format!("token realm {realm:?} is not a URL: {e}"))
                 })?;
@@ -1138,6 +1411,39 @@ mod tests {
         assert_eq!(next(&[], short, short.len()), Ok(None));
         assert_eq!(next(&[], &[], 0), Ok(None));
         assert_eq!(next(&[r#"<p>; rel="prev""#], &[], 0), Ok(None));
+    }
+
+    #[test]
+    fn an_upload_location_must_stay_in_the_repository() {
+        let client = RegistryClient::new(RegistryConfig::default()).unwrap();
+        let image: ImageRef = "r.example/acme/app".parse().unwrap();
+        let start = "https://r.example/v2/acme/app/blobs/uploads/";
+        for ok in [
+            "/v2/acme/app/blobs/uploads/u1?_state=x",
+            "https://r.example/v2/acme/app/blobs/uploads/u1",
+            "u1",
+        ] {
+            let u = client.upload_location(&image, start, ok, "upload").unwrap();
+            assert!(
+                u.path().starts_with("/v2/acme/app/blobs/uploads/"),
+                "{ok}: {u}"
+            );
+        }
+        for bad in [
+            "https://evil.example/v2/acme/app/blobs/uploads/u1",
+            "http://r.example/v2/acme/app/blobs/uploads/u1",
+            "/v2/acme/other/blobs/uploads/u1",
+            "/v2/acme/app/blobs/uploads/../../../other/blobs/uploads/u1",
+            "https://user:pw@r.example/v2/acme/app/blobs/uploads/u1",
+        ] {
+            assert!(
+                matches!(
+                    client.upload_location(&image, start, bad, "upload"),
+                    Err(RegistryError::ForeignLink { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -10,5 +10,5 @@ pub mod discovery;
 mod error;
 
 pub use auth::Credentials;
-pub use client::{Deadline, Fetched, RegistryClient, RegistryConfig};
+pub use client::{Deadline, Fetched, PushedManifest, RegistryClient, RegistryConfig};
 pub use error::RegistryError;

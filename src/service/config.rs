@@ -32,6 +32,13 @@ pub struct ServiceConfig {
     /// `POST /v1/promotion`; absent: that endpoint answers 501.
     #[serde(default)]
     pub gitops: Option<PathBuf>,
+    /// The lineage store: `sqlite:PATH` or `postgres://…`; absent: nothing is recorded and the
+    /// lineage routes and pages answer 501/503.
+    #[serde(default)]
+    pub store: Option<String>,
+    /// This cluster's name, recorded with admission events.
+    #[serde(default)]
+    pub cluster: Option<String>,
     /// Registry access.
     #[serde(default)]
     pub registry: RegistrySection,

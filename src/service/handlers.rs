@@ -32,6 +32,13 @@ pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
 /// An API error: status, stable code, message.
 pub(super) struct ApiError(StatusCode, &'static str, String);
 
+impl ApiError {
+    /// An error answer: status, stable code, message.
+    pub(super) fn new(status: StatusCode, code: &'static str, message: String) -> Self {
+        Self(status, code, message)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -62,7 +69,7 @@ impl From<RequestError> for ApiError {
     }
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(super) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|e| {
         let status = e.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -74,7 +81,10 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
-fn json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ApiError> {
+pub(super) fn json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, ApiError> {
     crate::evidence::check_json_depth(bytes, 64)
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "bad-json", format!("{what}: {e}")))?;
     serde_json::from_slice(bytes)
@@ -330,6 +340,32 @@ pub(super) async fn admission(
     let verdicts = decisions_for(&state, &images, None, environment, deadline).await?;
     let mut denied = Vec::new();
     let mut warnings = Vec::new();
+    if !req.dry_run {
+        #[allow(clippy::disallowed_methods)] // one clock read per admission (event time)
+        let now = jiff::Timestamp::now().to_string();
+        let workload = format!(
+            "{}/{}",
+            req.kind.kind,
+            object.metadata.name.as_deref().unwrap_or(&req.name)
+        );
+        for (image, v) in images.iter().zip(&verdicts) {
+            super::lineage::record_admission(
+                &state,
+                crate::store::AdmissionEvent {
+                    time: now.clone(),
+                    cluster: state.config.cluster.clone().unwrap_or_default(),
+                    namespace: req.namespace.clone().unwrap_or_default(),
+                    workload: workload.clone(),
+                    image: image
+                        .parse::<crate::reference::ImageRef>()
+                        .map(|r| r.name())
+                        .unwrap_or_else(|_| image.clone()),
+                    digest: v.digest_string(),
+                    outcome: if v.admit { "allow" } else { "deny" }.into(),
+                },
+            );
+        }
+    }
     for (image, v) in images.iter().zip(&verdicts) {
         let s = ImageSummary::of(image, v);
         let line = format!("{image}: {} ({})", decision_word(v), s.reasons.join("; "));

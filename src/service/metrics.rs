@@ -34,6 +34,7 @@ pub struct Metrics {
     cache_misses: Counter,
     registry_requests: Counter,
     registry_errors: Counter,
+    lineage_dropped: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -102,6 +103,12 @@ impl Metrics {
             "Verdicts that ended in an error (registry, deadline)",
             registry_errors.clone(),
         );
+        let lineage_dropped = Counter::default();
+        registry.register(
+            "lineage_events_dropped",
+            "Lineage events not recorded because the store queue was full or the store down",
+            lineage_dropped.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             verdicts,
@@ -112,7 +119,12 @@ impl Metrics {
             cache_misses,
             registry_requests,
             registry_errors,
+            lineage_dropped,
         }
+    }
+
+    pub(super) fn lineage_dropped(&self) {
+        self.lineage_dropped.inc();
     }
 
     pub(super) fn cache_hit(&self) {

@@ -13,9 +13,11 @@
 pub mod api;
 pub mod config;
 mod handlers;
+pub mod lineage;
 pub mod metrics;
 pub mod promotion;
 mod tls;
+pub mod ui;
 pub mod verdicts;
 
 use std::path::PathBuf;
@@ -52,6 +54,10 @@ pub struct AppState {
     pub mtls: bool,
     /// The environments of the delivery repository (`POST /v1/promotion`).
     pub gitops: Option<Arc<crate::gitops::config::Config>>,
+    /// The lineage store, once opened ([`open_store`]).
+    pub store: Option<crate::store::Store>,
+    /// Its batched writer.
+    pub writer: Option<crate::store::Writer>,
     permits: Arc<Semaphore>,
 }
 
@@ -167,8 +173,30 @@ pub fn build_state(config: ServiceConfig) -> Result<AppState, String> {
         ready: Arc::new(AtomicBool::new(true)),
         mtls,
         gitops,
+        store: None,
+        writer: None,
         config: Arc::new(config),
     })
+}
+
+/// Opens the lineage store the configuration names (running its migrations) and starts its
+/// writer; verdicts and admissions are recorded from then on. Without `store:` it does nothing.
+///
+/// # Errors
+/// A store that cannot be opened (bad URL, corrupt file, newer schema).
+pub async fn open_store(mut state: AppState) -> Result<AppState, String> {
+    let Some(url) = state.config.store.clone() else {
+        return Ok(state);
+    };
+    let store = crate::store::Store::open(&url)
+        .await
+        .map_err(|e| format!("lineage store: {e}"))?;
+    let writer = crate::store::Writer::spawn(store.clone(), crate::store::WriterOptions::default());
+    state.verdicts.set_writer(writer.clone());
+    tracing::info!(backend = store.backend(), "lineage store open");
+    state.store = Some(store);
+    state.writer = Some(writer);
+    Ok(state)
 }
 
 /// The HTTP router (tests drive it directly).
@@ -180,6 +208,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/gatekeeper", post(handlers::gatekeeper))
         .route("/v1/kyverno", post(handlers::kyverno))
         .route("/v1/promotion", post(handlers::promotion))
+        .route("/v1/events", post(lineage::events))
+        .route("/v1/lineage/digest/{digest}", get(lineage::by_digest))
+        .route("/v1/lineage/commit/{commit}", get(lineage::by_commit))
+        .route("/v1/lineage/environment/{environment}", get(lineage::at))
+        .route("/v1/lineage/signer", get(lineage::by_signer))
+        .route("/v1/lineage/verdict/{id}", get(lineage::verdict))
         .route("/metrics", get(handlers::metrics))
         .route("/openapi.json", get(handlers::openapi))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -188,6 +222,7 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .merge(protected)
+        .merge(ui::routes())
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .fallback(handlers::not_found)

@@ -148,6 +148,7 @@ pub struct Verdicts {
     discovery: DiscoveryOptions,
     metrics: Arc<Metrics>,
     cache_errors: bool,
+    writer: std::sync::OnceLock<crate::store::Writer>,
 }
 
 impl std::fmt::Debug for Verdicts {
@@ -187,7 +188,14 @@ impl Verdicts {
             discovery: DiscoveryOptions::default(),
             metrics,
             cache_errors,
+            writer: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Records every verdict made from now on into the lineage store (once; later calls are
+    /// ignored).
+    pub fn set_writer(&self, writer: crate::store::Writer) {
+        let _ = self.writer.set(writer);
     }
 
     /// The policies in force.
@@ -333,6 +341,13 @@ impl Verdicts {
         )
         .await;
         v.trace.clear();
+        if let Some(w) = self.writer.get()
+            && let Some(event) = super::lineage::verdict_event(&v)
+            && let Err(e) = w.submit(crate::store::Event::Verdict(event))
+        {
+            tracing::error!(error = %e, "lineage: verdict event dropped (store queue full or store down)");
+            self.metrics.lineage_dropped();
+        }
         let requests = self.client.request_count().saturating_sub(before);
         v.http_requests = requests;
         self.metrics.registry_requests(requests);

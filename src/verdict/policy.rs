@@ -72,9 +72,21 @@ pub struct VerdictEvidence {
     /// Source commit claimed by the certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_commit: Option<String>,
+    /// Source repository claimed by the certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_repository: Option<String>,
+    /// Source ref claimed by the certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ref: Option<String>,
     /// The build workflow claimed by the certificate (build config URI, else build signer URI).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workflow: Option<String>,
+    /// The build run claimed by the certificate (run invocation URI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// The builder named by a provenance attestation (`runDetails.builder.id`, `builder.id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub builder: Option<String>,
     /// Predicate type (attestations).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicate_type: Option<String>,

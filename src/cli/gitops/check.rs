@@ -42,6 +42,16 @@ pub struct Args {
     /// Most commits walked to find what an environment ran before (rollback check).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_HISTORY)]
     max_history: usize,
+    /// Record the changes as having reached their environments in this lineage store
+    /// (`sqlite:PATH`, `postgres://…`) when the check passes — run it after the merge.
+    #[arg(long, value_name = "URL", env = "CUSTODY_STORE")]
+    store: Option<String>,
+    /// The delivery repository's name in the recorded events (default: the directory name).
+    #[arg(long, value_name = "NAME", requires = "store")]
+    repository: Option<String>,
+    /// The pull request that merged the change, for the recorded events.
+    #[arg(long, value_name = "ID", requires = "store")]
+    pull_request: Option<String>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -73,7 +83,25 @@ pub fn run(args: Args) -> u8 {
             }),
         };
         let rt = super::runtime()?;
-        Ok::<_, String>(rt.block_on(check(&repo, prepared, &verifier, now, args.max_history)))
+        let report = rt.block_on(check(&repo, prepared, &verifier, now, args.max_history));
+        if let Some(url) = &args.store
+            && report.passed
+        {
+            let name = args.repository.clone().unwrap_or_else(|| {
+                std::fs::canonicalize(&args.path)
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .unwrap_or_else(|| "delivery".into())
+            });
+            rt.block_on(record(
+                url,
+                &report,
+                &name,
+                args.pull_request.as_deref(),
+                now,
+            ))?;
+        }
+        Ok::<_, String>(report)
     })();
     match result {
         Ok(report) => print_report(&report, args.output, args.summary.as_deref()),
@@ -82,4 +110,57 @@ pub fn run(args: Args) -> u8 {
             EXIT_ERROR
         }
     }
+}
+
+/// Records the passing changes of `report` as promotion events (acknowledged: committed).
+async fn record(
+    url: &str,
+    report: &crate::gitops::report::CheckReport,
+    repository: &str,
+    pull_request: Option<&str>,
+    now: jiff::Timestamp,
+) -> Result<(), String> {
+    use crate::gitops::classify::ChangeKind;
+    use crate::store::{Event, PromotionEvent, Store};
+    let events: Vec<Event> = report
+        .changes
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.kind,
+                ChangeKind::Promotion | ChangeKind::Rollback | ChangeKind::AutoUpdate
+            )
+        })
+        .filter_map(|c| {
+            let image: crate::reference::ImageRef = c.reference.parse().ok()?;
+            Some(Event::Promotion(PromotionEvent {
+                time: now.to_string(),
+                repository: repository.to_owned(),
+                environment: c.environment.clone(),
+                commit: report.head.clone().unwrap_or_default(),
+                pull_request: pull_request.map(str::to_owned),
+                image: image.name(),
+                from_digest: c
+                    .previous
+                    .as_deref()
+                    .and_then(|p| p.parse::<crate::reference::ImageRef>().ok())
+                    .and_then(|p| p.digest().map(ToString::to_string)),
+                to_digest: c.digest.clone()?,
+                kind: serde_json::to_value(c.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+            }))
+        })
+        .collect();
+    if events.is_empty() {
+        return Ok(());
+    }
+    let store = Store::open(url)
+        .await
+        .map_err(|e| format!("lineage store: {e}"))?;
+    store
+        .record(&events)
+        .await
+        .map_err(|e| format!("lineage store: {e}"))
 }

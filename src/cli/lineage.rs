@@ -1,0 +1,231 @@
+//! `custody lineage`: what ran where, built from what, verified by whom — from the lineage store.
+
+use crate::cli::{EXIT_ERROR, EXIT_OK, EXIT_REJECTED, Output, err, out};
+use crate::store::{Page, Store};
+
+/// Arguments.
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("query").required(true).args(["digest", "commit", "env", "signer"]))]
+pub struct Args {
+    /// The lineage of one digest: source → build → digest → evidence → environments, with times.
+    digest: Option<String>,
+    /// Every digest built from this commit (full or ≥ 7-character prefix) and where each went.
+    #[arg(long, value_name = "SHA")]
+    commit: Option<String>,
+    /// What ran in this environment at `--at`.
+    #[arg(long, value_name = "ENVIRONMENT", requires = "at")]
+    env: Option<String>,
+    /// The time for `--env` (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// Everything this identity signed that was admitted.
+    #[arg(long, value_name = "IDENTITY")]
+    signer: Option<String>,
+    /// The store: `sqlite:PATH` or `postgres://…`.
+    #[arg(long, env = "CUSTODY_STORE", value_name = "URL")]
+    store: String,
+    /// Page size (1–1000).
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    /// Continue after this cursor (from the previous page's `next`).
+    #[arg(long)]
+    cursor: Option<String>,
+    /// Output format (text or json).
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
+}
+
+/// Runs it: 0 found, 1 nothing recorded, 2 error.
+pub fn run(args: Args) -> u8 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            err(&format!("error: cannot start the async runtime: {e}"));
+            return EXIT_ERROR;
+        }
+    };
+    match rt.block_on(query(&args)) {
+        Ok((text, json, found)) => {
+            out(if args.output == Output::Text {
+                &text
+            } else {
+                &json
+            });
+            if found { EXIT_OK } else { EXIT_REJECTED }
+        }
+        Err(e) => {
+            err(&format!("error: {e}"));
+            EXIT_ERROR
+        }
+    }
+}
+
+fn pretty<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+async fn query(args: &Args) -> Result<(String, String, bool), String> {
+    let store = Store::open(&args.store).await.map_err(|e| e.to_string())?;
+    let page = Page {
+        limit: args.limit,
+        cursor: args.cursor.clone(),
+    };
+    if let Some(d) = &args.digest {
+        let l = store.lineage(d).await.map_err(|e| e.to_string())?;
+        return Ok(match l {
+            None => (format!("nothing recorded for {d}"), "null".into(), false),
+            Some(l) => (text::lineage(&l), pretty(&l), true),
+        });
+    }
+    if let Some(c) = &args.commit {
+        let p = store.by_commit(c, &page).await.map_err(|e| e.to_string())?;
+        let found = !p.items.is_empty();
+        return Ok((text::built(c, &p), pretty(&p), found));
+    }
+    if let (Some(env), Some(at)) = (&args.env, &args.at) {
+        let p = store.at(env, at, &page).await.map_err(|e| e.to_string())?;
+        let found = !p.items.is_empty();
+        return Ok((text::deployed(env, at, &p), pretty(&p), found));
+    }
+    if let Some(s) = &args.signer {
+        let p = store.by_signer(s, &page).await.map_err(|e| e.to_string())?;
+        let found = !p.items.is_empty();
+        return Ok((text::signed(s, &p), pretty(&p), found));
+    }
+    Err("give a DIGEST, --commit, --env with --at, or --signer".into())
+}
+
+/// Text renderings.
+mod text {
+    use crate::store::{Built, Deployed, Lineage, Paged, Signed};
+
+    fn o(v: &Option<String>) -> &str {
+        v.as_deref().unwrap_or("-")
+    }
+
+    fn more<T>(p: &Paged<T>) -> String {
+        p.next
+            .as_ref()
+            .map(|n| format!("\nmore: --cursor {n}"))
+            .unwrap_or_default()
+    }
+
+    pub(super) fn lineage(l: &Lineage) -> String {
+        let mut s = format!("{}  ({})\n", l.digest, l.images.join(", "));
+        s.push_str("source → build\n");
+        for b in &l.builds {
+            s.push_str(&format!(
+                "  {}@{} ({})  workflow {}  run {}  builder {}\n",
+                o(&b.source_repository),
+                o(&b.source_commit),
+                o(&b.source_ref),
+                o(&b.workflow),
+                o(&b.run),
+                o(&b.builder)
+            ));
+        }
+        s.push_str("signed by\n");
+        for g in &l.signers {
+            s.push_str(&format!(
+                "  {} ({})  first {}  last {}\n",
+                g.signer,
+                o(&g.issuer),
+                g.first_seen,
+                g.last_seen
+            ));
+        }
+        if !l.sbom_digests.is_empty() || !l.log_indexes.is_empty() {
+            s.push_str(&format!(
+                "evidence: SBOM {}; transparency-log entries {:?}\n",
+                if l.sbom_digests.is_empty() {
+                    "-".into()
+                } else {
+                    l.sbom_digests.join(", ")
+                },
+                l.log_indexes
+            ));
+        }
+        s.push_str("verdicts\n");
+        for v in &l.verdicts {
+            s.push_str(&format!(
+                "  #{} {} {} {} (policy {} {})\n",
+                v.id,
+                v.time,
+                v.decision,
+                o(&v.environment),
+                v.policy,
+                v.policy_hash
+            ));
+        }
+        s.push_str("environments reached\n");
+        for e in &l.environments {
+            let how = match e.via.as_str() {
+                "promotion" => format!(
+                    "promotion, commit {}{}",
+                    o(&e.commit),
+                    e.pull_request
+                        .as_ref()
+                        .map(|p| format!(", PR {p}"))
+                        .unwrap_or_default()
+                ),
+                _ => format!("admission, {}/{}", o(&e.cluster), o(&e.namespace)),
+            };
+            s.push_str(&format!(
+                "  {:<12} first {}  last {}  via {how}\n",
+                e.environment, e.first_seen, e.last_seen
+            ));
+        }
+        s
+    }
+
+    pub(super) fn built(commit: &str, p: &Paged<Built>) -> String {
+        let mut s = format!("built from {commit}\n");
+        for b in &p.items {
+            s.push_str(&format!(
+                "  {} {}  workflow {}  first verified {}  reached: {}\n",
+                b.image,
+                b.digest,
+                o(&b.workflow),
+                b.first_verified,
+                if b.environments.is_empty() {
+                    "-".into()
+                } else {
+                    b.environments.join(", ")
+                }
+            ));
+        }
+        s + &more(p)
+    }
+
+    pub(super) fn deployed(env: &str, at: &str, p: &Paged<Deployed>) -> String {
+        let mut s = format!("{env} at {at}\n");
+        for d in &p.items {
+            s.push_str(&format!(
+                "  {}@{}  since {} via {} {}\n",
+                d.image,
+                d.digest,
+                d.since,
+                d.via,
+                o(&d.commit)
+            ));
+        }
+        s + &more(p)
+    }
+
+    pub(super) fn signed(signer: &str, p: &Paged<Signed>) -> String {
+        let mut s = format!("signed by {signer} and admitted\n");
+        for d in &p.items {
+            s.push_str(&format!(
+                "  {}@{}  first admitted {}  environments: {}\n",
+                d.image,
+                d.digest,
+                d.first_admitted,
+                d.environments.join(", ")
+            ));
+        }
+        s + &more(p)
+    }
+}

@@ -795,7 +795,7 @@ fn assemble(digest: String, rows: Vec<LineageRow>) -> Option<Lineage> {
     l.environments.sort_by(|a, b| {
         (&a.first_seen, &a.via, &a.environment).cmp(&(&b.first_seen, &b.via, &b.environment))
     });
-    l.verdicts.sort_by(|a, b| b.id.cmp(&a.id));
+    l.verdicts.sort_by_key(|v| std::cmp::Reverse(v.id));
     l.builds.sort_by(|a, b| a.first_seen.cmp(&b.first_seen));
     l.signers.sort_by(|a, b| a.first_seen.cmp(&b.first_seen));
     l.promotions.sort_by(|a, b| a.time.cmp(&b.time));

@@ -10,13 +10,18 @@
 //! * Query: `Store::lineage` for `CUSTODY_BENCH_QUERIES` (default 10 000) random digests, one
 //!   after another on the filled store: p50, p99, max (target p99 ≤ 5 ms).
 //!
-//! SQLite: a file in the temporary directory (WAL, synchronous=FULL). PostgreSQL:
-//! `CUSTODY_BENCH_POSTGRES`, else `CUSTODY_TEST_POSTGRES`, else
-//! `postgres://postgres@127.0.0.1:5432/test`, in a fresh schema dropped afterwards; skipped
-//! with a note when it does not answer. The table is printed and written to
+//! SQLite: a file in the temporary directory (WAL, synchronous=FULL). PostgreSQL
+//! (`CUSTODY_BENCH_POSTGRES`, else `CUSTODY_TEST_POSTGRES`, else
+//! `postgres://postgres@127.0.0.1:5432/test`) twice: over TCP (`pg-tcp`) and, when the server
+//! has a socket in /var/run/postgresql, over its Unix socket (`pg-unix`), which shows what the
+//! sqlx 0.9.0 Nagle problem costs (see `src/store/write.rs`). Each in a fresh schema dropped
+//! afterwards; skipped with a note when it does not answer. `CUSTODY_BENCH_BACKENDS` (default
+//! `sqlite,pg-tcp,pg-unix`) picks which run. The table is printed and written to
 //! `<target dir>/store-bench.txt`.
 //!
-//! Run: `cargo bench --bench store` (`CUSTODY_BENCH_EVENTS=100000` for a quick run).
+//! Run: `cargo bench --bench store` (`CUSTODY_BENCH_EVENTS=100000` for a quick run;
+//! `CUSTODY_BENCH_KEEP=1` keeps the SQLite file and the PostgreSQL schema for inspection;
+//! `CUSTODY_BENCH_MAX_BATCH` overrides the writer's `max_batch`, default 500).
 
 // Benches print, read the clock and the environment.
 #![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
@@ -41,6 +46,7 @@ fn main() {
     let events: u64 = env_number("CUSTODY_BENCH_EVENTS", 1_000_000);
     let queries: u64 = env_number("CUSTODY_BENCH_QUERIES", 10_000);
     let digests = (events / 50).max(1);
+    let max_batch = env_number("CUSTODY_BENCH_MAX_BATCH", 500);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -51,14 +57,41 @@ fn main() {
     let _ = writeln!(
         out,
         "custody lineage store: {events} events (60% admissions, 30% verdicts, 10% promotions) over {digests} digests,\n\
-         {PRODUCERS} producers x submit_acked({SUBMIT_BATCH}) into one Writer (max_batch 500, max_delay 20 ms); \
+         {PRODUCERS} producers x submit_acked({SUBMIT_BATCH}) into one Writer (max_batch {max_batch}, max_delay 20 ms); \
          then {queries} lineage queries on random digests, sequential.\n\
          machine: {cores} cores, load average at start {}",
         loadavg()
     );
     println!("{out}");
 
+    let backends =
+        std::env::var("CUSTODY_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,pg-tcp,pg-unix".into());
+    let base = std::env::var("CUSTODY_BENCH_POSTGRES")
+        .or_else(|_| std::env::var("CUSTODY_TEST_POSTGRES"))
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let mut rows = Vec::new();
+    if backends.contains("sqlite") {
+        rows.push(sqlite(&rt, events, digests, queries));
+    }
+    if backends.contains("pg-tcp") {
+        postgres(
+            &rt, "pg-tcp", &base, events, digests, queries, &mut rows, &mut out,
+        );
+    }
+    if backends.contains("pg-unix") {
+        match unix_socket_url(&base) {
+            Some(url) => postgres(
+                &rt, "pg-unix", &url, events, digests, queries, &mut rows, &mut out,
+            ),
+            None => {
+                let _ = writeln!(out, "pg-unix skipped: no {UNIX_SOCKET_DIR}/.s.PGSQL.<port>");
+            }
+        }
+    }
+    table(&rows, &mut out);
+}
+
+fn sqlite(rt: &tokio::runtime::Runtime, events: u64, digests: u64, queries: u64) -> Row {
     let dir = std::env::temp_dir().join(format!("custody-store-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let file = dir.join("lineage.db");
@@ -66,18 +99,52 @@ fn main() {
     let mut sqlite = rt.block_on(run("sqlite", &url, events, digests, queries));
     let size = |p: PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
     sqlite.size = size(file.clone()) + size(PathBuf::from(format!("{}-wal", file.display())));
-    rows.push(sqlite);
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("CUSTODY_BENCH_KEEP").is_some() {
+        println!("kept {}", file.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    sqlite
+}
 
-    let base = std::env::var("CUSTODY_BENCH_POSTGRES")
-        .or_else(|_| std::env::var("CUSTODY_TEST_POSTGRES"))
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    match rt.block_on(sqlx::PgPool::connect(&base)) {
+const UNIX_SOCKET_DIR: &str = "/var/run/postgresql";
+
+/// The same server through its Unix socket, when it has one here.
+fn unix_socket_url(base: &str) -> Option<String> {
+    use std::str::FromStr;
+    let o = sqlx::postgres::PgConnectOptions::from_str(base).ok()?;
+    let socket = format!("{UNIX_SOCKET_DIR}/.s.PGSQL.{}", o.get_port());
+    Path::new(&socket).exists().then(|| {
+        format!(
+            "postgres://{}@localhost:{}/{}?host={UNIX_SOCKET_DIR}",
+            o.get_username(),
+            o.get_port(),
+            o.get_database().unwrap_or("postgres")
+        )
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn postgres(
+    rt: &tokio::runtime::Runtime,
+    label: &'static str,
+    base: &str,
+    events: u64,
+    digests: u64,
+    queries: u64,
+    rows: &mut Vec<Row>,
+    out: &mut String,
+) {
+    match rt.block_on(sqlx::PgPool::connect(base)) {
         Err(e) => {
-            let _ = writeln!(out, "PostgreSQL skipped: {base} does not answer ({e})");
+            let _ = writeln!(out, "{label} skipped: {base} does not answer ({e})");
         }
         Ok(admin) => {
-            let schema = format!("custody_bench_{}", std::process::id());
+            let schema = format!(
+                "custody_bench_{}_{}",
+                label.replace('-', "_"),
+                std::process::id()
+            );
             rt.block_on(async {
                 sqlx::raw_sql(AssertSqlSafe(format!(
                     "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
@@ -92,7 +159,7 @@ fn main() {
                 "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
                  JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '{schema}' AND c.relkind = 'r'"
             );
-            let mut pg = rt.block_on(run("postgres", &url, events, digests, queries));
+            let mut pg = rt.block_on(run(label, &url, events, digests, queries));
             pg.size = rt.block_on(async {
                 sqlx::query_scalar::<_, i64>(AssertSqlSafe(size_sql))
                     .fetch_one(&admin)
@@ -100,20 +167,26 @@ fn main() {
                     .map_or(0, |n| u64::try_from(n).unwrap_or(0))
             });
             rows.push(pg);
-            rt.block_on(async {
-                let _ = sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                    .execute(&admin)
-                    .await;
-            });
+            if std::env::var_os("CUSTODY_BENCH_KEEP").is_some() {
+                println!("kept schema {schema}");
+            } else {
+                rt.block_on(async {
+                    let _ = sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                        .execute(&admin)
+                        .await;
+                });
+            }
         }
     }
+}
 
+fn table(rows: &[Row], out: &mut String) {
     let _ = writeln!(
         out,
         "\n{:<9} {:>9} {:>8} {:>10} {:>8} {:>10} {:>10} {:>10} {:>9}",
         "backend", "events", "secs", "events/s", "batches", "p50", "p99", "max", "size"
     );
-    for r in &rows {
+    for r in rows {
         let _ = writeln!(
             out,
             "{:<9} {:>9} {:>8.1} {:>10.0} {:>8} {:>10} {:>10} {:>10} {:>8}M",
@@ -134,8 +207,12 @@ fn main() {
         loadavg()
     );
     println!("{}", out.lines().skip(4).collect::<Vec<_>>().join("\n"));
-    let file = target_dir().join("store-bench.txt");
-    match std::fs::write(&file, &out) {
+    // A non-default max_batch gets its own file, so the default run's table stays.
+    let file = match std::env::var("CUSTODY_BENCH_MAX_BATCH") {
+        Ok(n) => target_dir().join(format!("store-bench-max-batch-{n}.txt")),
+        Err(_) => target_dir().join("store-bench.txt"),
+    };
+    match std::fs::write(&file, &*out) {
         Ok(()) => println!("written to {}", file.display()),
         Err(e) => println!("cannot write {}: {e}", file.display()),
     }
@@ -154,7 +231,11 @@ struct Row {
 
 async fn run(backend: &'static str, url: &str, events: u64, digests: u64, queries: u64) -> Row {
     let store = Store::open(url).await.expect("open store");
-    let writer = Writer::spawn(store.clone(), WriterOptions::default());
+    let opts = WriterOptions {
+        max_batch: usize::try_from(env_number("CUSTODY_BENCH_MAX_BATCH", 500)).unwrap_or(500),
+        ..WriterOptions::default()
+    };
+    let writer = Writer::spawn(store.clone(), opts);
     println!("{backend}: ingesting {events} events…");
     let started = Instant::now();
     let per = events / PRODUCERS;

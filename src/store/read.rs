@@ -1,6 +1,10 @@
 //! The queries. Every argument is checked in Rust first (digest, commit prefix, time, page) and
 //! then bound, never formatted into SQL; prefix matches are index range scans
 //! (`col >= prefix AND col < prefix || U+007F`), substring matches escape `%`, `_` and `\`.
+//!
+//! Digest ids are turned back into digests with scalar subqueries
+//! (`(SELECT digest FROM digests WHERE id = …)`), not joins: PostgreSQL's generic plans for
+//! prepared statements otherwise hash-join the whole `digests` table for a handful of rows.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,9 +17,7 @@ use super::model::{
     AdmissionEvent, Build, Built, Deployed, EnvironmentReached, Lineage, Page, Paged,
     PromotionEvent, SearchHit, Signed, SignerSeen, VerdictEvent, VerdictRecord, VerdictSummary,
 };
-use super::{
-    LINEAGE_MAX_LOG_INDEXES, LINEAGE_MAX_ROWS, MAX_PAGE_LIMIT, Store, StoreError, with_conn,
-};
+use super::{LINEAGE_MAX_LOG_INDEXES, MAX_PAGE_LIMIT, Store, StoreError, with_conn};
 
 /// Maps a driver error during `operation`.
 fn q(operation: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
@@ -107,7 +109,9 @@ struct CommitHitRow {
 }
 
 /// Everything about one digest in one statement (one round trip, one snapshot): a `UNION ALL`
-/// of tagged rows, every column text. `$1` the digest, `$2` the cap per list.
+/// of tagged rows, every column text. `$1` the digest. The cap per list,
+/// [`LINEAGE_MAX_ROWS`](crate::store::LINEAGE_MAX_ROWS), is written into the SQL: SQLite re-prepares a statement whenever a
+/// bound `LIMIT` is re-bound, and this one is long to prepare.
 ///
 /// * `v` verdicts (newest): id, time, policy, policy hash, environment, decision
 /// * `b` builds: repository, ref, commit, workflow, run, builder, first, last
@@ -122,7 +126,7 @@ const LINEAGE: &str = "\
 SELECT 'v' AS k, CAST(id AS TEXT) AS c1, occurred_at AS c2, policy AS c3, policy_hash AS c4, \
        environment AS c5, decision AS c6, NULL AS c7, NULL AS c8, NULL AS c9 \
   FROM (SELECT id, occurred_at, policy, policy_hash, environment, decision FROM verdicts \
-        WHERE digest_id = (SELECT id FROM digests WHERE digest = $1) ORDER BY id DESC LIMIT $2) v \
+        WHERE digest_id = (SELECT id FROM digests WHERE digest = $1) ORDER BY id DESC LIMIT 100) v \
 UNION ALL \
 SELECT 'b', source_repository, source_ref, source_commit, workflow, run, builder, first_seen, last_seen, NULL \
   FROM (SELECT source_repository, source_ref, source_commit, workflow, run, builder, \
@@ -131,38 +135,38 @@ SELECT 'b', source_repository, source_ref, source_commit, workflow, run, builder
           AND (source_repository IS NOT NULL OR source_ref IS NOT NULL OR source_commit IS NOT NULL \
                OR workflow IS NOT NULL OR run IS NOT NULL OR builder IS NOT NULL) \
         GROUP BY source_repository, source_ref, source_commit, workflow, run, builder \
-        ORDER BY first_seen LIMIT $2) b \
+        ORDER BY first_seen LIMIT 100) b \
 UNION ALL \
 SELECT 's', signer, issuer, first_seen, last_seen, CAST(n AS TEXT), NULL, NULL, NULL, NULL \
   FROM (SELECT signer, issuer, MIN(occurred_at) AS first_seen, MAX(occurred_at) AS last_seen, \
                COUNT(*) AS n FROM verdicts \
         WHERE digest_id = (SELECT id FROM digests WHERE digest = $1) AND signer IS NOT NULL \
-        GROUP BY signer, issuer ORDER BY first_seen LIMIT $2) s \
+        GROUP BY signer, issuer ORDER BY first_seen LIMIT 100) s \
 UNION ALL \
 SELECT 'm', sbom_digest, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
   FROM (SELECT DISTINCT sbom_digest FROM verdicts \
         WHERE digest_id = (SELECT id FROM digests WHERE digest = $1) AND sbom_digest IS NOT NULL \
-        ORDER BY sbom_digest LIMIT $2) m \
+        ORDER BY sbom_digest LIMIT 100) m \
 UNION ALL \
 SELECT 'l', log_indexes, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
   FROM (SELECT DISTINCT log_indexes FROM verdicts \
         WHERE digest_id = (SELECT id FROM digests WHERE digest = $1) AND log_indexes <> '[]' \
-        LIMIT $2) l \
+        LIMIT 100) l \
 UNION ALL \
 SELECT 'i', image, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
   FROM (SELECT image FROM verdicts WHERE digest_id = (SELECT id FROM digests WHERE digest = $1) \
         UNION SELECT image FROM promotions WHERE to_digest_id = (SELECT id FROM digests WHERE digest = $1) \
         UNION SELECT image FROM admissions WHERE digest_id = (SELECT id FROM digests WHERE digest = $1) \
-        ORDER BY image LIMIT $2) i \
+        ORDER BY image LIMIT 100) i \
 UNION ALL \
 SELECT 'p', p.occurred_at, p.repository, p.environment, p.delivery_commit, p.pull_request, p.image, \
-       f.digest, t.digest, p.kind \
+       (SELECT digest FROM digests WHERE id = p.from_digest_id), \
+       (SELECT digest FROM digests WHERE id = p.to_digest_id), p.kind \
   FROM (SELECT id, occurred_at, repository, environment, delivery_commit, pull_request, image, \
                from_digest_id, to_digest_id, kind FROM promotions \
         WHERE to_digest_id = (SELECT id FROM digests WHERE digest = $1) \
            OR from_digest_id = (SELECT id FROM digests WHERE digest = $1) \
-        ORDER BY occurred_at DESC, id DESC LIMIT $2) p \
-  JOIN digests t ON t.id = p.to_digest_id LEFT JOIN digests f ON f.id = p.from_digest_id \
+        ORDER BY occurred_at DESC, id DESC LIMIT 100) p \
 UNION ALL \
 SELECT 'e', environment, first_seen, last_seen, delivery_commit, pull_request, NULL, NULL, NULL, NULL \
   FROM (SELECT environment, delivery_commit, pull_request, \
@@ -176,24 +180,26 @@ SELECT 'n', cluster, namespace, first_seen, last_seen, NULL, NULL, NULL, NULL, N
   FROM (SELECT cluster, namespace, MIN(occurred_at) AS first_seen, MAX(occurred_at) AS last_seen \
         FROM admissions WHERE digest_id = (SELECT id FROM digests WHERE digest = $1) \
           AND outcome = 'allow' \
-        GROUP BY cluster, namespace ORDER BY first_seen LIMIT $2) n \
+        GROUP BY cluster, namespace ORDER BY first_seen LIMIT 100) n \
 UNION ALL \
 SELECT 'a', occurred_at, cluster, namespace, workload, image, outcome, NULL, NULL, NULL \
   FROM (SELECT occurred_at, cluster, namespace, workload, image, outcome, id FROM admissions \
         WHERE digest_id = (SELECT id FROM digests WHERE digest = $1) \
-        ORDER BY occurred_at DESC, id DESC LIMIT $2) a";
+        ORDER BY occurred_at DESC, id DESC LIMIT 100) a";
 
-const VERDICT_BY_ID: &str = "SELECT v.id, v.occurred_at, v.image, d.digest, v.environment, v.policy, \
+const VERDICT_BY_ID: &str = "SELECT v.id, v.occurred_at, v.image, \
+     (SELECT digest FROM digests WHERE id = v.digest_id) AS digest, v.environment, v.policy, \
      v.policy_hash, v.trust_root_hash, v.decision, v.reasons, v.signer, v.issuer, \
      v.source_repository, v.source_ref, v.source_commit, v.workflow, v.run, v.builder, \
      v.sbom_digest, v.log_indexes \
-     FROM verdicts v JOIN digests d ON d.id = v.digest_id WHERE v.id = $1";
+     FROM verdicts v WHERE v.id = $1";
 
-const COMMIT_DIGESTS: &str = "SELECT c.digest_id, d.digest, c.first_id, c.first_verified FROM (\
+const COMMIT_DIGESTS: &str = "SELECT c.digest_id, \
+     (SELECT digest FROM digests WHERE id = c.digest_id) AS digest, c.first_id, c.first_verified FROM (\
        SELECT digest_id, MIN(id) AS first_id, MIN(occurred_at) AS first_verified FROM verdicts \
        WHERE source_commit >= $1 AND source_commit < $2 \
        GROUP BY digest_id HAVING MIN(id) > $3 ORDER BY first_id LIMIT $4) c \
-     JOIN digests d ON d.id = c.digest_id ORDER BY c.first_id";
+     ORDER BY c.first_id";
 
 const SIGNER_DIGESTS: &str = "SELECT v.digest_id FROM verdicts v \
      WHERE v.signer = $1 AND v.digest_id > $2 GROUP BY v.digest_id \
@@ -235,21 +241,21 @@ const AT_DEPLOYED: &str = "WITH ev AS (\
          ROW_NUMBER() OVER (PARTITION BY image ORDER BY prio DESC, occurred_at, id) AS rn \
        FROM run), \
      since AS (SELECT image, MIN(occurred_at) AS since FROM run GROUP BY image) \
-     SELECT f.image, d.digest, s.since, \
+     SELECT f.image, (SELECT digest FROM digests WHERE id = f.digest_id) AS digest, s.since, \
        CASE WHEN f.prio = 1 THEN 'promotion' ELSE 'admission' END AS via, f.commit_sha \
-     FROM first_of_run f JOIN since s ON s.image = f.image JOIN digests d ON d.id = f.digest_id \
+     FROM first_of_run f JOIN since s ON s.image = f.image \
      WHERE f.rn = 1 ORDER BY f.image";
 
 const SEARCH_DIGESTS: &str =
     "SELECT digest FROM digests WHERE digest >= $1 AND digest < $2 ORDER BY digest LIMIT $3";
 
-const SEARCH_COMMITS: &str = "SELECT c.commit_sha, d.digest FROM (\
+const SEARCH_COMMITS: &str = "SELECT c.commit_sha, \
+     (SELECT digest FROM digests WHERE id = c.digest_id) AS digest FROM (\
        SELECT source_commit AS commit_sha, digest_id FROM verdicts \
          WHERE source_commit >= $1 AND source_commit < $2 \
        UNION SELECT delivery_commit, to_digest_id FROM promotions \
          WHERE delivery_commit >= $1 AND delivery_commit < $2) c \
-     JOIN digests d ON d.id = c.digest_id \
-     ORDER BY c.commit_sha, d.digest LIMIT $3";
+     ORDER BY c.commit_sha, digest LIMIT $3";
 
 const SEARCH_IMAGES: &str =
     "SELECT name FROM images WHERE LOWER(name) LIKE $1 ESCAPE '\\' ORDER BY name LIMIT $2";
@@ -302,17 +308,15 @@ impl Store {
     /// [`StoreError::ConnectionLost`] / [`StoreError::Query`].
     ///
     /// # Limits
-    /// Each list holds at most [`LINEAGE_MAX_ROWS`] rows (the newest verdicts, promotions and
+    /// Each list holds at most [`LINEAGE_MAX_ROWS`](crate::store::LINEAGE_MAX_ROWS) rows (the newest verdicts, promotions and
     /// admissions), log indexes at most [`LINEAGE_MAX_LOG_INDEXES`]. Everything is read by one
     /// statement, so the lists agree with each other (one snapshot).
     pub async fn lineage(&self, digest: &str) -> Result<Option<Lineage>, StoreError> {
         let digest = input::digest("digest", digest)?;
-        let cap = i64::from(LINEAGE_MAX_ROWS);
         let op = "reading a lineage";
         let rows: Vec<LineageRow> = with_conn!(self, op, |conn| {
             sqlx::query_as(LINEAGE)
                 .bind(&digest)
-                .bind(cap)
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(q(op))?
@@ -483,7 +487,8 @@ impl Store {
                 });
             }
             let mut qb = QueryBuilder::new(
-                "SELECT x.digest_id, d.digest, x.image, x.first_allow FROM (SELECT digest_id, image, \
+                "SELECT x.digest_id, (SELECT digest FROM digests WHERE id = x.digest_id) AS digest, \
+                 x.image, x.first_allow FROM (SELECT digest_id, image, \
                  ROW_NUMBER() OVER (PARTITION BY digest_id ORDER BY id) AS rn, \
                  MIN(CASE WHEN decision = 'allow' THEN occurred_at END) OVER (PARTITION BY digest_id) AS first_allow \
                  FROM verdicts WHERE signer = ",
@@ -493,7 +498,7 @@ impl Store {
             for id in &ids {
                 list.push_bind(*id);
             }
-            qb.push(")) x JOIN digests d ON d.id = x.digest_id WHERE x.rn = 1");
+            qb.push(")) x WHERE x.rn = 1");
             let signed: Vec<SignedRow> = qb
                 .build_query_as()
                 .fetch_all(&mut *conn)
@@ -875,6 +880,12 @@ fn like_pattern(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lineage_cap_is_the_one_in_the_sql() {
+        assert_eq!(crate::store::LINEAGE_MAX_ROWS, 100);
+        assert!(LINEAGE.contains("LIMIT 100") && !LINEAGE.contains("$2"));
+    }
 
     #[test]
     fn like_patterns_escape_wildcards() {

@@ -3,7 +3,8 @@
 //! 1. The batch's digests go into `digests` (`ON CONFLICT DO NOTHING`) and their ids are read
 //!    back; events then refer to digests by id (see `migrations/` for why).
 //! 2. Verdicts, promotions and admissions go in with multi-row `INSERT … VALUES`, in chunks of
-//!    at most [`MAX_ROWS_PER_INSERT`] rows and about [`MAX_STATEMENT_BYTES`] of parameters;
+//!    at most [`MAX_ROWS_PER_INSERT`] rows (and, to PostgreSQL over TCP, about
+//!    [`MAX_TCP_STATEMENT_BYTES`] of parameters);
 //!    chunk sizes are powers of two, so only a handful of statement shapes exist and the
 //!    per-connection statement cache keeps them prepared. 256 rows × 19 columns = 4 864
 //!    parameters, far below SQLite's 32 766 and PostgreSQL's 65 535.
@@ -31,8 +32,9 @@ use crate::store::model::Event;
 
 /// Most rows in one INSERT statement.
 pub(crate) const MAX_ROWS_PER_INSERT: usize = 256;
-/// Most parameter bytes in one INSERT statement (one chunk may exceed it with a single huge row).
-pub(crate) const MAX_STATEMENT_BYTES: usize = 12 * 1024;
+/// Most parameter bytes in one INSERT statement to PostgreSQL over TCP (one chunk may exceed it
+/// with a single huge row).
+pub(crate) const MAX_TCP_STATEMENT_BYTES: usize = 12 * 1024;
 /// Most columns of a table (verdicts): `MAX_ROWS_PER_INSERT × this` parameters per statement.
 const MAX_COLUMNS: usize = 19;
 const _: () = assert!(MAX_ROWS_PER_INSERT * MAX_COLUMNS < 32_766);
@@ -42,10 +44,11 @@ const MAX_ATTEMPTS: usize = 3;
 /// Inserts every row of a [`Rows`] through `$conn` (an executor inside a transaction).
 /// A macro, not a function: the same code is compiled for both backends' connection types.
 macro_rules! insert_rows {
-    ($conn:expr, $rows:expr) => {{
+    ($conn:expr, $rows:expr, $max_bytes:expr) => {{
         let rows: &Rows = $rows;
+        let max_bytes: usize = $max_bytes;
         let digests: Vec<&str> = rows.digests().into_iter().collect();
-        for chunk in chunks(&digests) {
+        for chunk in chunks(&digests, max_bytes) {
             let mut qb = QueryBuilder::new("INSERT INTO digests (digest) ");
             qb.push_values(chunk, |mut b, d| {
                 b.push_bind(*d);
@@ -54,7 +57,7 @@ macro_rules! insert_rows {
             ($conn).execute(qb.build()).await?;
         }
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(digests.len());
-        for chunk in chunks(&digests) {
+        for chunk in chunks(&digests, max_bytes) {
             let mut qb = QueryBuilder::new("SELECT digest, id FROM digests WHERE digest IN (");
             let mut list = qb.separated(", ");
             for d in chunk {
@@ -71,7 +74,7 @@ macro_rules! insert_rows {
             .iter()
             .map(|v| Ok((v, id(&v.digest)?)))
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        for chunk in chunks(&verdicts) {
+        for chunk in chunks(&verdicts, max_bytes) {
             let mut qb = QueryBuilder::new(
                 "INSERT INTO verdicts (occurred_at, image, digest_id, environment, policy, policy_hash, \
                  trust_root_hash, decision, reasons, signer, issuer, source_repository, source_ref, \
@@ -109,7 +112,7 @@ macro_rules! insert_rows {
                 Ok((p, (from, id(&p.to_digest)?)))
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        for chunk in chunks(&promotions) {
+        for chunk in chunks(&promotions, max_bytes) {
             let mut qb = QueryBuilder::new(
                 "INSERT INTO promotions (occurred_at, repository, environment, delivery_commit, \
                  pull_request, image, from_digest_id, to_digest_id, kind) ",
@@ -133,7 +136,7 @@ macro_rules! insert_rows {
             .iter()
             .map(|a| Ok((a, a.digest.as_deref().map(id).transpose()?)))
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        for chunk in chunks(&admissions) {
+        for chunk in chunks(&admissions, max_bytes) {
             let mut qb = QueryBuilder::new(
                 "INSERT INTO admissions (occurred_at, cluster, namespace, workload, image, digest_id, \
                  outcome) ",
@@ -151,7 +154,7 @@ macro_rules! insert_rows {
         }
 
         let images: Vec<&str> = rows.images().into_iter().collect();
-        for chunk in chunks(&images) {
+        for chunk in chunks(&images, max_bytes) {
             let mut qb = QueryBuilder::new("INSERT INTO images (name) ");
             qb.push_values(chunk, |mut b, name| {
                 b.push_bind(*name);
@@ -194,7 +197,7 @@ impl Store {
                     // than when the first insert follows a read, where SQLite refuses at once.
                     async {
                         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                        insert_rows!(&mut *tx, rows);
+                        insert_rows!(&mut *tx, rows, self.max_statement_bytes);
                         tx.commit().await
                     }
                     .await
@@ -202,7 +205,7 @@ impl Store {
                 Backend::Postgres(pool) => {
                     async {
                         let mut tx = pool.begin().await?;
-                        insert_rows!(&mut *tx, rows);
+                        insert_rows!(&mut *tx, rows, self.max_statement_bytes);
                         tx.commit().await
                     }
                     .await
@@ -226,9 +229,9 @@ fn retryable(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "40P01" || c == "40001"))
 }
 
-/// Splits `rows` into chunks of at most [`MAX_ROWS_PER_INSERT`] rows and about
-/// [`MAX_STATEMENT_BYTES`], each a power of two long.
-pub(crate) fn chunks<T: WireSize>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+/// Splits `rows` into chunks of at most [`MAX_ROWS_PER_INSERT`] rows and about `max_bytes`,
+/// each a power of two long.
+pub(crate) fn chunks<T: WireSize>(rows: &[T], max_bytes: usize) -> impl Iterator<Item = &[T]> {
     let mut rest = rows;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -239,7 +242,7 @@ pub(crate) fn chunks<T: WireSize>(rows: &[T]) -> impl Iterator<Item = &[T]> {
             && rest
                 .get(..n)
                 .map_or(0, |c| c.iter().map(WireSize::wire_size).sum::<usize>())
-                > MAX_STATEMENT_BYTES
+                > max_bytes
         {
             n /= 2;
         }
@@ -273,7 +276,7 @@ mod tests {
     fn chunks_cover_every_row_once_in_few_shapes() {
         for n in [0usize, 1, 2, 3, 255, 256, 257, 500, 1000, 1023] {
             let rows: Vec<&str> = (0..n).map(|_| "x").collect();
-            let parts: Vec<&[&str]> = chunks(&rows).collect();
+            let parts: Vec<&[&str]> = chunks(&rows, usize::MAX).collect();
             assert_eq!(parts.concat(), rows);
             assert!(
                 parts
@@ -286,12 +289,16 @@ mod tests {
     #[test]
     fn chunks_stay_under_the_byte_bound() {
         let rows: Vec<Sized> = (0..1000).map(|_| Sized(1000)).collect();
-        let parts: Vec<&[Sized]> = chunks(&rows).collect();
+        let parts: Vec<&[Sized]> = chunks(&rows, MAX_TCP_STATEMENT_BYTES).collect();
         assert_eq!(parts.iter().map(|p| p.len()).sum::<usize>(), 1000);
-        assert!(parts.iter().all(|p| p.len() * 1000 <= MAX_STATEMENT_BYTES));
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.len() * 1000 <= MAX_TCP_STATEMENT_BYTES)
+        );
         let huge = [Sized(1 << 20), Sized(1)];
         assert_eq!(
-            chunks(&huge).count(),
+            chunks(&huge, MAX_TCP_STATEMENT_BYTES).count(),
             2,
             "one oversized row still goes, alone"
         );

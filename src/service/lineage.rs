@@ -108,12 +108,15 @@ fn store(state: &AppState) -> Result<&Store, ApiError> {
 }
 
 fn store_error(e: crate::store::StoreError) -> ApiError {
-    let text = e.to_string();
-    if text.contains("malformed") || text.contains("invalid") || text.contains("limit") {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad-query", text)
+    if e.is_caller_error() {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad-query", e.to_string())
     } else {
-        tracing::error!(error = %text, "lineage query failed");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", text)
+        tracing::error!(error = %e, "lineage store failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store-unavailable",
+            e.to_string(),
+        )
     }
 }
 

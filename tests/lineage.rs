@@ -1,17 +1,23 @@
-//! Lineage end to end, through the real binary: `custody serve` with a SQLite store verifies an
+//! Lineage end to end, through the real binary: `custody serve` with a lineage store verifies an
 //! image against the real registry (verdict recorded), `custody gitops check --store` records the
 //! merged promotion from a real Git repository, the webhook admits the image (admission
 //! recorded); then every query — CLI and REST — gives the chain. And durability: the service is
 //! SIGKILLed during a burst of acknowledged writes; every acknowledged event is there after.
+//!
+//! Each scenario runs on both stores, as `sqlite::NAME` (a database file) and `postgres::NAME`
+//! (a fresh schema on `CUSTODY_TEST_POSTGRES`, dropped after): see `common/backends.rs`.
 
 #![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
 
+#[path = "common/backends.rs"]
+mod backends;
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use backends::{TestStore, each_backend};
 use common::registry::{Registry, TempDir, fixtures, free_port, tools_available};
 use serde_json::{Value, json};
 
@@ -36,7 +42,21 @@ impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what the service said (its log is in the test's directory).
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(log_path(&self.config)).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- custody serve, last lines of its log:");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
+}
+
+/// Where `custody serve` writes its log: next to its configuration, appended across restarts.
+fn log_path(config: &Path) -> PathBuf {
+    config.with_file_name("serve.log")
 }
 
 fn write_config(dir: &Path, store: &str, registry: &str) -> PathBuf {
@@ -72,24 +92,30 @@ fn start(config: &Path) -> Service {
         .find_map(|l| l.strip_prefix("listen: 127.0.0.1:"))
         .unwrap()
         .to_owned();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path(config))
+        .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_custody"))
         .args(["serve", "--config"])
         .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    // Owned before waiting, so a service that never answers is killed (and its log shown).
+    let service = Service {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        config: config.to_owned(),
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::blocking_get(&format!("{base}/readyz")).is_none() {
+    while reqwest::blocking_get(&format!("{}/readyz", service.base)).is_none() {
         assert!(Instant::now() < deadline, "custody serve did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Service {
-        child,
-        base,
-        config: config.to_owned(),
-    }
+    service
 }
 
 /// Tiny blocking HTTP helpers on a current-thread runtime.
@@ -186,8 +212,12 @@ fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn verify_promote_admit_then_every_query_gives_the_chain() {
+each_backend! {
+    fn verify_promote_admit_then_every_query_gives_the_chain;
+    fn every_acknowledged_event_survives_a_sigkill_during_a_write_burst;
+}
+
+fn verify_promote_admit_then_every_query_gives_the_chain(store: &TestStore) {
     if !tools_available() {
         return;
     }
@@ -195,9 +225,8 @@ fn verify_promote_admit_then_every_query_gives_the_chain() {
     registry.push(&["demo/app"]);
     let host = registry.host();
     let dir = TempDir::new("custody-lineage");
-    let db = dir.0.join("lineage.db");
-    let store = format!("sqlite:{}", db.display());
-    let service = start(&write_config(&dir.0, &store, &host));
+    let store = store.url.as_str();
+    let service = start(&write_config(&dir.0, store, &host));
     let digest = app_digest();
     let image = format!("{host}/demo/app@{digest}");
 
@@ -261,7 +290,7 @@ fn verify_promote_admit_then_every_query_gives_the_chain() {
         "--insecure-registry",
         &host,
         "--store",
-        &store,
+        store,
         "--repository",
         "acme/delivery",
         "--pull-request",
@@ -362,7 +391,7 @@ fn verify_promote_admit_then_every_query_gives_the_chain() {
     );
 
     // The same chain from the CLI, on the same store.
-    let (code, out, err) = custody(&["lineage", "--store", &store, &digest]);
+    let (code, out, err) = custody(&["lineage", "--store", store, &digest]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains(COMMIT) && out.contains(IDENTITY) && out.contains("staging"),
@@ -371,7 +400,7 @@ fn verify_promote_admit_then_every_query_gives_the_chain() {
     let (code, out, _) = custody(&[
         "lineage",
         "--store",
-        &store,
+        store,
         "--commit",
         &COMMIT[..7],
         "--output",
@@ -379,15 +408,13 @@ fn verify_promote_admit_then_every_query_gives_the_chain() {
     ]);
     assert_eq!(code, 0);
     assert!(out.contains(&digest), "{out}");
-    let (code, out, _) = custody(&[
-        "lineage", "--store", &store, "--env", "staging", "--at", now,
-    ]);
+    let (code, out, _) = custody(&["lineage", "--store", store, "--env", "staging", "--at", now]);
     assert_eq!(code, 0);
     assert!(out.contains(&digest), "{out}");
-    let (code, out, _) = custody(&["lineage", "--store", &store, "--signer", IDENTITY]);
+    let (code, out, _) = custody(&["lineage", "--store", store, "--signer", IDENTITY]);
     assert_eq!(code, 0);
     assert!(out.contains(&digest), "{out}");
-    let (code, _, _) = custody(&["lineage", "--store", &store, &unknown]);
+    let (code, _, _) = custody(&["lineage", "--store", store, &unknown]);
     assert_eq!(code, 1, "nothing recorded is exit 1");
     drop(service);
 }
@@ -404,12 +431,9 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-#[test]
-fn every_acknowledged_event_survives_a_sigkill_during_a_write_burst() {
+fn every_acknowledged_event_survives_a_sigkill_during_a_write_burst(store: &TestStore) {
     let dir = TempDir::new("custody-durability");
-    let db = dir.0.join("lineage.db");
-    let store = format!("sqlite:{}", db.display());
-    let config = write_config(&dir.0, &store, "127.0.0.1:9");
+    let config = write_config(&dir.0, &store.url, "127.0.0.1:9");
     let mut service = start(&config);
     let base = service.base.clone();
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -469,21 +493,33 @@ fn every_acknowledged_event_survives_a_sigkill_during_a_write_burst() {
     assert!(acked.len() >= 400);
     // Restart on the same store: every acknowledged event is there.
     let service = start(&service.config.clone());
+    let rt = reqwest::rt();
+    let client = ::reqwest::Client::new();
     let mut missing = Vec::new();
     for d in &acked {
-        if get(&service.base, &format!("/v1/lineage/digest/{d}")).0 != 200 {
+        let status = rt.block_on(async {
+            client
+                .get(format!("{}/v1/lineage/digest/{d}", service.base))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        });
+        if !matches!(status, Ok(200)) {
             missing.push(d.clone());
         }
     }
     assert!(
         missing.is_empty(),
-        "{} of {} acknowledged events lost: {:?}",
+        "{}: {} of {} acknowledged events lost: {:?}",
+        store.backend,
         missing.len(),
         acked.len(),
         &missing[..missing.len().min(5)]
     );
     eprintln!(
-        "{} acknowledged events, all present after SIGKILL + restart",
+        "{}: {} acknowledged events, all present after SIGKILL + restart",
+        store.backend,
         acked.len()
     );
 }

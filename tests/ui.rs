@@ -1,11 +1,15 @@
 //! The lineage pages (`/ui`) of `custody serve`, end to end: the service in process on loopback
-//! with a SQLite lineage store filled through `Store::record`, and Debian's chromium driven
+//! with a lineage store filled through `Store::record`, and Debian's chromium driven
 //! headless through chromedriver (fantoccini) the way a person uses the pages — sign in, search a
 //! digest, read the lineage, open a verdict, search a commit — plus plain HTTP checks of what a
 //! browser cannot show (escaping, headers, status codes, refusal without credentials).
 //!
-//! Screenshots for review: `<target dir>/ui-screenshots/*.png` (with `CARGO_TARGET_DIR` set, under
-//! it; else `target/ui-screenshots/`).
+//! The scenarios that read the store run on both stores, as `sqlite::NAME` (a database file) and
+//! `postgres::NAME` (a fresh schema on `CUSTODY_TEST_POSTGRES`, dropped after): see
+//! `common/backends.rs`. Sign-in and sessions do not touch the store and run on SQLite only.
+//!
+//! Screenshots for review: `<target dir>/ui-screenshots/*-{sqlite,postgres}.png` (with
+//! `CARGO_TARGET_DIR` set, under it; else `target/ui-screenshots/`).
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (`scripts/browser-deps` installs both):
 //! without them the browser test is skipped with a message, and fails when `CI` is set.
@@ -13,12 +17,15 @@
 // Tests may print and read the clock and the environment; the bans are for the library.
 #![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
 
+#[path = "common/backends.rs"]
+mod backends;
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use backends::{TestStore, each_backend};
 use common::registry::{TempDir, free_port};
 use custody::reference::Digest;
 use custody::service::{ServiceConfig, build_state, router};
@@ -149,7 +156,8 @@ struct Service {
     _dir: TempDir,
 }
 
-async fn start(with_store: bool) -> (Service, Fixture) {
+/// Starts the service on `store` (filled with the fixture's events), or with no store.
+async fn start(store: Option<&TestStore>) -> (Service, Fixture) {
     let dir = TempDir::new("custody-ui");
     std::fs::write(dir.0.join("tokens"), format!("# test\n{TOKEN}\n")).unwrap();
     let mut config = ServiceConfig {
@@ -159,12 +167,12 @@ async fn start(with_store: bool) -> (Service, Fixture) {
     config.auth.tokens_file = Some(dir.0.join("tokens"));
     let mut state = build_state(config).unwrap();
     let fixture = Fixture::new();
-    if with_store {
-        let store = Store::open(&format!("sqlite:{}", dir.0.join("lineage.db").display()))
+    if let Some(store) = store {
+        let opened = Store::open(&store.url)
             .await
-            .unwrap();
-        store.record(&fixture.events()).await.unwrap();
-        state.store = Some(store);
+            .unwrap_or_else(|e| panic!("open the {} store: {e}", store.backend));
+        opened.record(&fixture.events()).await.unwrap();
+        state.store = Some(opened);
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -334,12 +342,18 @@ async fn search(client: &Client, query: &str) {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_person_signs_in_searches_a_digest_and_reads_its_lineage_and_verdict() {
+each_backend! {
+    async fn a_person_signs_in_searches_a_digest_and_reads_its_lineage_and_verdict;
+    async fn hostile_values_are_escaped_and_every_page_carries_the_headers;
+    async fn malformed_unknown_and_storeless_requests_get_their_pages;
+}
+
+async fn a_person_signs_in_searches_a_digest_and_reads_its_lineage_and_verdict(store: &TestStore) {
     if !browser_available() {
         return;
     }
-    let (service, fx) = start(true).await;
+    let shot = |page: &str| format!("{page}-{}", store.backend);
+    let (service, fx) = start(Some(store)).await;
     let (_driver, client) = browser().await;
     let base = &service.base;
 
@@ -354,7 +368,7 @@ async fn a_person_signs_in_searches_a_digest_and_reads_its_lineage_and_verdict()
         .unwrap();
     assert_eq!(text(&client, "h1").await, "Sign in");
     assert!(!client.source().await.unwrap().contains(COMMIT));
-    screenshot(&client, "ui-login").await;
+    screenshot(&client, &shot("ui-login")).await;
 
     // A wrong token is refused; the right one signs in and lands on the search page.
     client.goto(&format!("{base}/ui/login")).await.unwrap();
@@ -457,7 +471,7 @@ async fn a_person_signs_in_searches_a_digest_and_reads_its_lineage_and_verdict()
         .await
         .unwrap();
     assert!(w > 600.0 && h > 60.0, "the diagram is drawn ({w}×{h})");
-    screenshot(&client, "ui-lineage").await;
+    screenshot(&client, &shot("ui-lineage")).await;
 
     // The deny verdict: every reason is on its page.
     let mut opened = false;
@@ -496,7 +510,7 @@ async fn a_person_signs_in_searches_a_digest_and_reads_its_lineage_and_verdict()
         format!("sha256:{}", "1f".repeat(32))
     );
     assert!(text(&client, "#facts").await.contains(SIGNER));
-    screenshot(&client, "ui-verdict").await;
+    screenshot(&client, &shot("ui-verdict")).await;
 
     // A commit: both digests built from it.
     search(&client, COMMIT).await;
@@ -506,7 +520,7 @@ async fn a_person_signs_in_searches_a_digest_and_reads_its_lineage_and_verdict()
         built.contains(&fx.release) && built.contains(&fx.rebuild),
         "{built:?}"
     );
-    screenshot(&client, "ui-search-commit").await;
+    screenshot(&client, &shot("ui-search-commit")).await;
 
     // SQL in the search box is a search for that text, which matches nothing.
     search(&client, "' OR 1=1 --").await;
@@ -516,7 +530,7 @@ async fn a_person_signs_in_searches_a_digest_and_reads_its_lineage_and_verdict()
     );
     assert!(client.find(Locator::Css("#hits")).await.is_err());
     assert!(client.find(Locator::Css("#built")).await.is_err());
-    screenshot(&client, "ui-search-injection").await;
+    screenshot(&client, &shot("ui-search-injection")).await;
 
     // Signing out ends the session.
     client
@@ -536,9 +550,8 @@ async fn a_person_signs_in_searches_a_digest_and_reads_its_lineage_and_verdict()
 
 // --- plain HTTP ----------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_values_are_escaped_and_every_page_carries_the_headers() {
-    let (service, fx) = start(true).await;
+async fn hostile_values_are_escaped_and_every_page_carries_the_headers(store: &TestStore) {
+    let (service, fx) = start(Some(store)).await;
     let http = http();
     let get = |path: String| {
         http.get(format!("{}{path}", service.base))
@@ -616,9 +629,11 @@ async fn hostile_values_are_escaped_and_every_page_carries_the_headers() {
     assert!(r.headers().contains_key("content-security-policy"));
 }
 
+// Authentication does not depend on the store: SQLite only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_credentials_every_page_is_refused_and_sign_in_gives_a_page_only_session() {
-    let (service, fx) = start(true).await;
+    let store = TestStore::sqlite("ui-sessions");
+    let (service, fx) = start(Some(&store)).await;
     let base = &service.base;
     let http = http();
     for path in [
@@ -727,9 +742,8 @@ async fn without_credentials_every_page_is_refused_and_sign_in_gives_a_page_only
     assert_eq!(r.status(), 200);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_unknown_and_storeless_requests_get_their_pages() {
-    let (service, fx) = start(true).await;
+async fn malformed_unknown_and_storeless_requests_get_their_pages(store: &TestStore) {
+    let (service, fx) = start(Some(store)).await;
     let http = http();
     let get = |path: String| {
         let url = format!("{}{path}", service.base);
@@ -797,7 +811,7 @@ async fn malformed_unknown_and_storeless_requests_get_their_pages() {
     assert_eq!(s, 400, "{body}");
 
     // A service with no store says so.
-    let (bare, _) = start(false).await;
+    let (bare, _) = start(None).await;
     let r = http
         .get(format!("{}/ui/digest/{}", bare.base, fx.release))
         .bearer_auth(TOKEN)

@@ -479,6 +479,8 @@ fn attest_signs_an_allow_refuses_a_deny_and_pushes_a_referrer_evidence_lists() {
         .collect();
     assert_eq!(vsa.len(), 1, "{stdout}");
     assert_eq!(vsa[0]["found"]["via"], "referrers-tag-schema");
+    // Listed under its own kind, not `other`.
+    assert_eq!(vsa[0]["kind"], "verification-summary", "{stdout}");
     // The fixture's referrers are still listed next to it (read-modify-write kept them).
     assert!(
         listed["evidence"]
@@ -832,6 +834,156 @@ fn an_unsigned_image_stays_denied_with_forged_summaries() {
         ))
         .unwrap_err();
     assert!(e.to_string().contains("deny"), "{e}");
+}
+
+// ------------------------------------------------------------------ custody verify --policy ----
+
+/// `custody verify --policy … --output json`: (exit code, verdict).
+fn cli_verdict(reference: &str, policy: &Path, host: &str, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec![
+        "verify",
+        reference,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--env",
+        "production",
+        "--insecure-registry",
+        host,
+        "--output",
+        "json",
+    ];
+    args.extend(extra);
+    let (code, stdout, stderr) = custody(&args);
+    let v: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    (code, v)
+}
+
+/// `custody policy explain`: its numbered evaluation steps (the verdict's trace).
+fn cli_explain(reference: &str, policy: &Path, host: &str) -> String {
+    let (code, stdout, stderr) = custody(&[
+        "policy",
+        "explain",
+        reference,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--env",
+        "production",
+        "--insecure-registry",
+        host,
+    ]);
+    assert!(code == 0 || code == 1, "{stdout}\n{stderr}");
+    stdout
+}
+
+fn took_the_fast_path(v: &Value) -> bool {
+    let evidence = v["evidence"].as_array().unwrap();
+    evidence.len() == 1
+        && evidence[0]["acceptedBy"] == serde_json::json!(["verification summary key ci-attestor"])
+        && evidence[0]["predicateType"] == "https://slsa.dev/verification_summary/v1"
+}
+
+#[test]
+fn cli_verify_with_a_policy_takes_the_summary_fast_path_and_falls_back_on_a_refused_summary() {
+    need_tools!();
+    let reg = registry();
+    let host = reg.host();
+    let dir = TempDir::new("custody-attest-cli-fast");
+    let (private, public) = keypair(&dir.0, "attestor");
+    let policy = write_policy(&dir.0, "policy.yaml", &summaries_block(&public, "1h", None));
+    let edited = write_policy(
+        &dir.0,
+        "edited.yaml",
+        &format!(
+            "{}# edited after the summary was made\n",
+            summaries_block(&public, "1h", None)
+        ),
+    );
+    let loaded = load_file(&policy).unwrap();
+    let key = signing_key(&private);
+    let c = client(&host);
+    let app = format!("{host}/demo/app@{}", digest("demo/app"));
+    let saved = tag_index(&c, &app);
+
+    // No summary yet: full verification, after looking for one.
+    let (code, v) = cli_verdict(&app, &policy, &host, &[]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(!took_the_fast_path(&v), "{v:#}");
+    let full_requests = v["httpRequests"].as_u64().unwrap();
+    assert!(cli_explain(&app, &policy, &host).contains("verification summary: none attached"),);
+
+    // A fresh summary from the trusted key: the verdict's one piece of evidence.
+    let made = do_attest(
+        &c,
+        &loaded,
+        &key,
+        &request(&app, "production", DEFAULT_VERIFIER_ID, true),
+        now(),
+    );
+    let pushed = made.pushed.unwrap();
+    let (code, v) = cli_verdict(&app, &policy, &host, &[]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["decision"], "allow");
+    assert!(took_the_fast_path(&v), "{v:#}");
+    assert_eq!(
+        v["evidence"][0]["digest"],
+        pushed.envelope_digest.to_string()
+    );
+    assert_eq!(v["rule"], "production");
+    let fast_requests = v["httpRequests"].as_u64().unwrap();
+    assert!(
+        fast_requests <= 4 && fast_requests < full_requests,
+        "fast {fast_requests}, full {full_requests}"
+    );
+    let explained = cli_explain(&app, &policy, &host);
+    assert!(
+        explained.contains("full verification skipped"),
+        "{explained}"
+    );
+    // --platforms: a summary speaks for one digest only, so it is not used.
+    let (code, v) = cli_verdict(&app, &policy, &host, &["--platforms"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(!took_the_fast_path(&v), "{v:#}");
+
+    // A summary made under another policy: refused, full verification decides.
+    let (code, v) = cli_verdict(&app, &edited, &host, &[]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(!took_the_fast_path(&v), "{v:#}");
+    assert!(v["evidence"].as_array().unwrap().len() > 1, "{v:#}");
+    let explained = cli_explain(&app, &edited, &host);
+    assert!(
+        explained.contains("(summary-policy-digest)")
+            && explained.contains("full verification follows")
+            && !explained.contains("full verification skipped"),
+        "{explained}"
+    );
+
+    // A stale one (made two hours ago, maxAge 1h): refused, full verification decides.
+    restore_index(&c, &saved);
+    let old = do_attest(
+        &c,
+        &loaded,
+        &key,
+        &request(&app, "production", DEFAULT_VERIFIER_ID, false),
+        now() - jiff::SignedDuration::from_hours(2),
+    );
+    push_envelope(&c, &app, &old.envelope_bytes);
+    let (code, v) = cli_verdict(&app, &policy, &host, &[]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(!took_the_fast_path(&v), "{v:#}");
+    let explained = cli_explain(&app, &policy, &host);
+    assert!(
+        explained.contains("(summary-stale)") && explained.contains("full verification follows"),
+        "{explained}"
+    );
+
+    // The app's genuine summary attached to the unsigned image does not allow it.
+    let unsigned = format!("{host}/demo/unsigned@{}", digest("demo/unsigned"));
+    push_envelope(&c, &unsigned, &made.envelope_bytes);
+    let (code, v) = cli_verdict(&unsigned, &policy, &host, &[]);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["decision"], "deny");
+    assert!(!took_the_fast_path(&v), "{v:#}");
 }
 
 // ------------------------------------------------------------------ independent tools ----

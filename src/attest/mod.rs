@@ -109,7 +109,8 @@ pub struct AttestRequest {
     pub push: bool,
     /// Discovery options for the verification.
     pub discovery: DiscoveryOptions,
-    /// Deadline for the registry work (verification and push each).
+    /// Deadline for the registry work: the verification and the push share it (the push gets
+    /// what the verification left), so a caller's timeout bounds the whole request.
     pub deadline: Duration,
 }
 
@@ -147,6 +148,9 @@ pub async fn attest(
             reference: request.reference.to_string(),
         });
     }
+    // One deadline for the verification and the push: the service answers within its caller's
+    // timeout only if the push cannot start a fresh one.
+    let shared = Deadline::after(request.deadline);
     let (verdict, collected) = crate::engine::full_policy_verdict(
         client,
         loaded,
@@ -182,14 +186,13 @@ pub async fn attest(
     let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &statement.to_bytes(), key)?;
     let envelope_bytes = envelope.to_bytes();
     let pushed = if request.push {
-        let deadline = Deadline::after(request.deadline);
         Some(
             push_summary(
                 client,
                 &collected.image,
                 &envelope_bytes,
                 &statement.predicate.time_verified,
-                &deadline,
+                &shared,
             )
             .await
             .map_err(AttestError::Push)?,

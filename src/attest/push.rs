@@ -22,14 +22,15 @@ use crate::reference::{Digest, ImageRef};
 use crate::registry::discovery::FoundVia;
 use crate::registry::{Deadline, RegistryClient, RegistryError};
 
-/// `artifactType` of a custody verification summary referrer.
-pub const VSA_ARTIFACT_TYPE: &str = "application/vnd.custody.vsa.v1+json";
+/// `artifactType` of a custody verification summary referrer (discovery lists referrers of this
+/// type as kind `verification-summary`).
+pub const VSA_ARTIFACT_TYPE: &str = crate::registry::discovery::VERIFICATION_SUMMARY_ARTIFACT;
 /// Media type of the OCI empty descriptor.
 pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 /// The OCI empty JSON blob.
 pub const EMPTY_JSON: &[u8] = b"{}";
 /// Annotation naming the predicate type on the referrer and its index entry.
-pub const PREDICATE_ANNOTATION: &str = "in-toto.io/predicate-type";
+pub const PREDICATE_ANNOTATION: &str = crate::registry::discovery::PREDICATE_TYPE_ANNOTATION;
 /// Most summary referrers the fast path looks at (newest first).
 pub const MAX_SUMMARIES: usize = 8;
 

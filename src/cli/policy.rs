@@ -124,7 +124,11 @@ pub(super) fn finish(verdict: &Verdict, output: Output) -> u8 {
     }
 }
 
-/// Collects evidence from the registry and judges it with the policy.
+/// Collects evidence from the registry and judges it with the policy — after the summary fast
+/// path when the policy has `spec.verificationSummaries` (the engine's
+/// [`crate::engine::summary_or_full`], as the service uses it). With `platforms` the fast path is
+/// not taken: a summary speaks for the digest it names, not for the platform manifests of an
+/// index.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn verify_with_policy(
     reference: &ImageRef,
@@ -136,60 +140,89 @@ pub(super) fn verify_with_policy(
     registry: &RegistryArgs,
     trace: bool,
 ) -> Result<Verdict, String> {
-    let limits = Limits::default();
     let client = RegistryClient::new(registry.config()?).map_err(|e| e.to_string())?;
     let discovery = DiscoveryOptions {
         signature_repository: registry.signature_repository()?,
         ..DiscoveryOptions::default()
     };
+    let deadline = registry.deadline()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     let now = now();
     let keys = policy_keys(policy);
-    let collected = rt.block_on(collect(
-        &client,
-        trust,
-        reference,
-        resolve,
-        &keys,
-        platforms,
-        &discovery,
-        registry.deadline()?,
-        now,
-        &limits,
-    ));
-    let policy_ref = crate::verdict::PolicyRef {
-        name: policy.name.clone(),
-        content_hash: policy.content_hash.clone(),
+    let full = |left: std::time::Duration| {
+        full_verification(
+            &client, reference, resolve, platforms, policy, trust, env, &keys, &discovery, left,
+            now,
+        )
     };
-    let trust_ref = crate::verify::TrustRootRef {
-        name: trust.name().to_owned(),
-        content_hash: trust.content_hash().clone(),
-    };
-    let mut verdict = match collected {
-        Ok(c) => judge_policy(&c, policy, env, trust, now.to_string()),
-        Err(e) => {
-            let mut v = Verdict::error(
-                reference,
-                e.image.and_then(|i| i.digest().cloned()),
-                env,
-                policy_ref,
-                policy.mode,
-                trust_ref,
-                now.to_string(),
-                e.reason,
+    let mut verdict = if platforms {
+        let mut v = rt.block_on(full(deadline));
+        if policy.verification_summaries.is_some() {
+            v.trace.insert(
+                0,
+                "verification summary: not looked for with --platforms (a summary speaks for the digest it names, not for the platform manifests)".into(),
             );
-            v.resolved_from_tag = e.resolved_from_tag;
-            v
         }
+        v
+    } else {
+        rt.block_on(crate::engine::summary_or_full(
+            &client, policy, trust, reference, env, deadline, now, full,
+        ))
     };
     verdict.http_requests = client.request_count();
     if !trace {
         verdict.trace.clear();
     }
     Ok(verdict)
+}
+
+/// Full verification: collect (resolving a tag with `resolve`, every platform with `platforms`)
+/// and judge. Registry failures are an error verdict.
+#[allow(clippy::too_many_arguments)]
+async fn full_verification(
+    client: &RegistryClient,
+    reference: &ImageRef,
+    resolve: bool,
+    platforms: bool,
+    policy: &Policy,
+    trust: &TrustRoot,
+    env: Option<&str>,
+    keys: &[crate::trust::StaticKey],
+    discovery: &DiscoveryOptions,
+    deadline: std::time::Duration,
+    now: jiff::Timestamp,
+) -> Verdict {
+    let limits = Limits::default();
+    let collected = collect(
+        client, trust, reference, resolve, keys, platforms, discovery, deadline, now, &limits,
+    )
+    .await;
+    match collected {
+        Ok(c) => judge_policy(&c, policy, env, trust, now.to_string()),
+        Err(e) => {
+            let mut v = Verdict::error(
+                reference,
+                e.image.and_then(|i| i.digest().cloned()),
+                env,
+                crate::verdict::PolicyRef {
+                    name: policy.name.clone(),
+                    content_hash: policy.content_hash.clone(),
+                },
+                policy.mode,
+                crate::verify::TrustRootRef {
+                    name: trust.name().to_owned(),
+                    content_hash: trust.content_hash().clone(),
+                },
+                now.to_string(),
+                e.reason,
+            );
+            v.resolved_from_tag = e.resolved_from_tag;
+            v
+        }
+    }
 }
 
 pub(super) fn run(cmd: PolicyCommand) -> u8 {

@@ -333,7 +333,9 @@ fn check_one(
             role: Role::Sbom,
             result: None,
         },
-        EvidenceKind::Other => Checked {
+        // A verification summary is listed, never judged here: only the fast path
+        // (`summary_verdict`) may accept one, and only on its own checks.
+        EvidenceKind::VerificationSummary | EvidenceKind::Other => Checked {
             evidence,
             role: Role::Other,
             result: None,
@@ -763,7 +765,7 @@ pub fn policy_keys(policy: &crate::policy::Policy) -> Vec<StaticKey> {
 /// become an error verdict (never an allow).
 ///
 /// When the policy has `spec.verificationSummaries`, a signed verification summary attached to
-/// the image is tried first ([`summary_verdict`]); an accepted one is the verdict (its trace and
+/// the image is tried first ([`summary_or_full`]); an accepted one is the verdict (its trace and
 /// evidence name it), anything else falls back to full verification with the reason in the trace.
 /// Both share `deadline`.
 pub async fn policy_verdict(
@@ -778,29 +780,62 @@ pub async fn policy_verdict(
     if let Some(v) = unpinned_verdict(loaded, reference, environment, now) {
         return v;
     }
-    let mut notes = Vec::new();
-    let mut left = deadline;
-    if loaded.policy.verification_summaries.is_some() {
-        let shared = Deadline::after(deadline);
-        match summary_verdict(
-            client,
-            &loaded.policy,
-            &loaded.trust,
-            reference,
-            environment,
-            &shared,
-            now,
-        )
-        .await
-        {
-            SummaryOutcome::Accepted(v) => return *v,
-            SummaryOutcome::Declined(n) => notes = n,
-        }
-        // An exhausted deadline leaves zero: the verification below is then an error verdict.
-        left = shared.remaining("verifying").unwrap_or(Duration::ZERO);
+    summary_or_full(
+        client,
+        &loaded.policy,
+        &loaded.trust,
+        reference,
+        environment,
+        deadline,
+        now,
+        |left| async move {
+            full_policy_verdict(client, loaded, reference, environment, discovery, left, now)
+                .await
+                .0
+        },
+    )
+    .await
+}
+
+/// The summary fast path in front of a full verification: the one place that wires it, for the
+/// service, `gitops check` ([`policy_verdict`]) and `custody verify --policy` (which collects
+/// with its own `--resolve`).
+///
+/// Without `spec.verificationSummaries` in `policy` this is `full(deadline)`. With it,
+/// [`summary_verdict`] runs first under `deadline`; an accepted summary is the verdict (allow,
+/// the summary its one piece of evidence) and `full` is never called. Otherwise `full` gets what
+/// is left of `deadline` (zero when the fast path used it all: the full verification is then an
+/// error verdict, never an allow), and its verdict stands, with the reasons no summary was
+/// accepted and "full verification follows" put in front of its trace. The fast path never
+/// denies and never turns a deny into an allow by itself: only a summary that passes every check
+/// allows, and anything else is decided by `full`.
+#[allow(clippy::too_many_arguments)]
+pub async fn summary_or_full<F, Fut>(
+    client: &RegistryClient,
+    policy: &crate::policy::Policy,
+    trust: &TrustRoot,
+    reference: &ImageRef,
+    environment: Option<&str>,
+    deadline: Duration,
+    now: jiff::Timestamp,
+    full: F,
+) -> crate::verdict::Verdict
+where
+    F: FnOnce(Duration) -> Fut,
+    Fut: std::future::Future<Output = crate::verdict::Verdict>,
+{
+    if policy.verification_summaries.is_none() {
+        return full(deadline).await;
     }
-    let (mut v, _) =
-        full_policy_verdict(client, loaded, reference, environment, discovery, left, now).await;
+    let shared = Deadline::after(deadline);
+    let mut notes =
+        match summary_verdict(client, policy, trust, reference, environment, &shared, now).await {
+            SummaryOutcome::Accepted(v) => return *v,
+            SummaryOutcome::Declined(n) => n,
+        };
+    // An exhausted deadline leaves zero: the verification below is then an error verdict.
+    let left = shared.remaining("verifying").unwrap_or(Duration::ZERO);
+    let mut v = full(left).await;
     if !notes.is_empty() {
         notes.push("full verification follows".into());
         notes.append(&mut v.trace);

@@ -35,6 +35,12 @@ pub const SBOM_TYPES: &[&str] = &[
 ];
 /// cosign's artifact type for signatures stored as referrers.
 pub const COSIGN_SIGNATURE_ARTIFACT: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+/// `artifactType` of a custody verification summary referrer (`custody attest --push`).
+pub const VERIFICATION_SUMMARY_ARTIFACT: &str = "application/vnd.custody.vsa.v1+json";
+/// The SLSA Verification Summary predicate type, as other tools name it on a referrer.
+pub const VERIFICATION_SUMMARY_PREDICATE: &str = "https://slsa.dev/verification_summary/v1";
+/// The annotation other tools (and custody) put the predicate type of an in-toto referrer in.
+pub const PREDICATE_TYPE_ANNOTATION: &str = "in-toto.io/predicate-type";
 
 /// Discovery bounds and options.
 #[derive(Debug, Clone)]
@@ -77,6 +83,10 @@ pub enum EvidenceKind {
     SigstoreBundle,
     /// An SBOM attached as a referrer (unsigned unless a signature refers to it).
     Sbom,
+    /// A signed verification summary (SLSA VSA in a DSSE envelope) attached as a referrer:
+    /// listed, not fetched here. Full verification does not judge it; the summary fast path
+    /// (`crate::attest::push::find_summaries`) reads it on its own terms.
+    VerificationSummary,
     /// A referrer of another artifact type (listed, not fetched).
     Other,
 }
@@ -315,10 +325,19 @@ async fn referrer_evidence(
         let via = via.clone();
         async move {
             let artifact_type = entry.artifact_type.clone().unwrap_or_default();
-            let kind = classify(&artifact_type);
-            if kind == EvidenceKind::Other {
+            let kind = classify(
+                &artifact_type,
+                entry
+                    .annotations
+                    .get(PREDICATE_TYPE_ANNOTATION)
+                    .map(String::as_str),
+            );
+            if matches!(
+                kind,
+                EvidenceKind::Other | EvidenceKind::VerificationSummary
+            ) {
                 return Ok::<_, RegistryError>((
-                    vec![listed_only(subject, &entry, &via)],
+                    vec![listed_only(kind, subject, &entry, &via)],
                     Vec::new(),
                 ));
             }
@@ -395,21 +414,33 @@ enum CosignTagKind {
     Sbom,
 }
 
-fn classify(artifact_type: &str) -> EvidenceKind {
+/// The kind of a referrer from its index entry: `artifactType`, then (for verification summaries
+/// other tools attach under their own artifact type) the predicate-type annotation. A Sigstore
+/// bundle stays a bundle whatever predicate it carries: it is verified like any other.
+fn classify(artifact_type: &str, predicate_type: Option<&str>) -> EvidenceKind {
     if SIGSTORE_BUNDLE_TYPES.contains(&artifact_type) {
         EvidenceKind::SigstoreBundle
     } else if SBOM_TYPES.contains(&artifact_type) {
         EvidenceKind::Sbom
     } else if artifact_type == COSIGN_SIGNATURE_ARTIFACT {
         EvidenceKind::CosignSignature
+    } else if artifact_type == VERIFICATION_SUMMARY_ARTIFACT
+        || predicate_type == Some(VERIFICATION_SUMMARY_PREDICATE)
+    {
+        EvidenceKind::VerificationSummary
     } else {
         EvidenceKind::Other
     }
 }
 
-fn listed_only(subject: &ImageRef, entry: &Descriptor, via: &FoundVia) -> EvidenceItem {
+fn listed_only(
+    kind: EvidenceKind,
+    subject: &ImageRef,
+    entry: &Descriptor,
+    via: &FoundVia,
+) -> EvidenceItem {
     EvidenceItem {
-        kind: EvidenceKind::Other,
+        kind,
         media_type: entry.media_type.clone(),
         artifact_type: entry.artifact_type.clone(),
         digest: entry.digest.clone(),
@@ -536,5 +567,85 @@ async fn cosign_tag(
             url: fetched.url,
             detail: e.to_string(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verification_summaries_get_their_own_kind_by_artifact_type_or_predicate_type() {
+        // custody's own referrers (`custody attest --push`).
+        assert_eq!(
+            classify(VERIFICATION_SUMMARY_ARTIFACT, None),
+            EvidenceKind::VerificationSummary
+        );
+        assert_eq!(
+            classify(
+                VERIFICATION_SUMMARY_ARTIFACT,
+                Some(VERIFICATION_SUMMARY_PREDICATE)
+            ),
+            EvidenceKind::VerificationSummary
+        );
+        // Another tool's DSSE referrer that names the VSA predicate type.
+        assert_eq!(
+            classify(DSSE_MEDIA_TYPE, Some(VERIFICATION_SUMMARY_PREDICATE)),
+            EvidenceKind::VerificationSummary
+        );
+        // A DSSE referrer of another predicate, or none: still other.
+        assert_eq!(
+            classify(DSSE_MEDIA_TYPE, Some("https://slsa.dev/provenance/v1")),
+            EvidenceKind::Other
+        );
+        assert_eq!(classify("", None), EvidenceKind::Other);
+        // A predicate type must match whole (no prefix or case games).
+        assert_eq!(
+            classify(
+                "application/x",
+                Some("https://slsa.dev/verification_summary/v1.1")
+            ),
+            EvidenceKind::Other
+        );
+        // A Sigstore bundle carrying a VSA is verified as a bundle, not set aside.
+        assert_eq!(
+            classify(
+                SIGSTORE_BUNDLE_TYPES[0],
+                Some(VERIFICATION_SUMMARY_PREDICATE)
+            ),
+            EvidenceKind::SigstoreBundle
+        );
+        // The other kinds are unchanged.
+        assert_eq!(classify(SBOM_TYPES[0], None), EvidenceKind::Sbom);
+        assert_eq!(
+            classify(COSIGN_SIGNATURE_ARTIFACT, None),
+            EvidenceKind::CosignSignature
+        );
+    }
+
+    #[test]
+    fn the_kind_is_named_verification_summary_in_json() {
+        assert_eq!(
+            serde_json::to_value(EvidenceKind::VerificationSummary).unwrap(),
+            serde_json::json!("verification-summary")
+        );
+        let back: EvidenceKind = serde_json::from_str("\"verification-summary\"").unwrap();
+        assert_eq!(back, EvidenceKind::VerificationSummary);
+    }
+
+    #[test]
+    fn custodys_summary_constants_agree_with_discovery() {
+        assert_eq!(
+            crate::attest::VSA_ARTIFACT_TYPE,
+            VERIFICATION_SUMMARY_ARTIFACT
+        );
+        assert_eq!(
+            crate::attest::VSA_PREDICATE_TYPE,
+            VERIFICATION_SUMMARY_PREDICATE
+        );
+        assert_eq!(
+            crate::attest::push::PREDICATE_ANNOTATION,
+            PREDICATE_TYPE_ANNOTATION
+        );
     }
 }

@@ -56,7 +56,9 @@ fn start(configure: impl FnOnce(&mut ServiceConfig)) -> Option<Env> {
         ..ServiceConfig::default()
     };
     config.auth.tokens_file = Some(dir.0.join("tokens"));
-    config.registry.insecure = vec![proxy.host()];
+    // The registry itself too: the proxy forwards reads only, so pushes (POST /v1/attest with
+    // push) go to the registry directly.
+    config.registry.insecure = vec![proxy.host(), registry.host()];
     configure(&mut config);
     let state = build_state(config).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -86,6 +88,11 @@ fn start(configure: impl FnOnce(&mut ServiceConfig)) -> Option<Env> {
 impl Env {
     fn image(&self, repo: &str, digest: &str) -> String {
         format!("{}/demo/{repo}@{digest}", self.proxy.host())
+    }
+
+    /// The image in the registry itself, not behind the (read-only) proxy.
+    fn direct(&self, repo: &str, digest: &str) -> String {
+        format!("{}/demo/{repo}@{digest}", self._registry.host())
     }
 
     fn post(&self, path: &str, body: Value) -> (u16, Value, reqwest::header::HeaderMap) {
@@ -612,6 +619,7 @@ fn the_openapi_document_matches_the_router() {
             "/openapi.json",
             "/readyz",
             "/v1/admission",
+            "/v1/attest",
             "/v1/events",
             "/v1/gatekeeper",
             "/v1/kyverno",
@@ -1131,4 +1139,640 @@ fn a_renewed_certificate_is_served_without_a_restart() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+// ------------------------------------------------------------------ POST /v1/attest ----
+
+const VERIFIER: &str = "https://ci.acme.example/custody-service";
+const VSA: &str = "https://slsa.dev/verification_summary/v1";
+
+/// An ECDSA P-256 key pair made by openssl in `dir`: (PKCS#8 private PEM, SPKI public PEM).
+fn attest_keypair(dir: &Path) -> (PathBuf, PathBuf) {
+    openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "attestor.key",
+        ],
+        dir,
+    );
+    openssl(
+        &[
+            "pkey",
+            "-pubout",
+            "-in",
+            "attestor.key",
+            "-out",
+            "attestor.pub",
+        ],
+        dir,
+    );
+    (dir.join("attestor.key"), dir.join("attestor.pub"))
+}
+
+/// The example policy trusting summaries signed by `public` (maxAge 1h), in `dir/policies`.
+fn summary_policies(dir: &Path, public: &Path) -> PathBuf {
+    let p = policies_dir(dir);
+    let file = p.join("gitops.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "{text}  verificationSummaries:\n    keys:\n      - name: ci-attestor\n        file: {}\n    maxAge: 1h\n",
+            public.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// Keys, a summary-trusting policy, and a service that signs with the key.
+struct Attesting {
+    e: Env,
+    _keys: TempDir,
+    public: PathBuf,
+}
+
+fn start_attesting(allow_push: bool) -> Option<Attesting> {
+    let keys = TempDir::new("custody-service-attest");
+    let (private, public) = attest_keypair(&keys.0);
+    let policies = summary_policies(&keys.0, &public);
+    let e = start(move |c| {
+        c.policies_dir = Some(policies);
+        c.limits.max_body_bytes = 64 << 10;
+        c.attest = Some(custody::service::config::AttestConfig {
+            key: private,
+            verifier_id: VERIFIER.into(),
+            allow_push,
+        });
+    })?;
+    Some(Attesting {
+        e,
+        _keys: keys,
+        public,
+    })
+}
+
+macro_rules! attesting {
+    ($allow_push:expr) => {
+        match start_attesting($allow_push) {
+            Some(a) => a,
+            None => return,
+        }
+    };
+}
+
+fn registry_client(host: &str) -> custody::registry::RegistryClient {
+    custody::registry::RegistryClient::new(custody::registry::RegistryConfig {
+        insecure_registries: vec![host.to_owned()],
+        ..custody::registry::RegistryConfig::default()
+    })
+    .unwrap()
+}
+
+/// The summaries attached to `image` (digest-pinned), read with custody's own finder.
+fn attached_summaries(e: &Env, image: &str) -> usize {
+    let image: custody::reference::ImageRef = image.parse().unwrap();
+    let c = registry_client(&e._registry.host());
+    let (found, _) =
+        e.rt.block_on(custody::attest::push::find_summaries(
+            &c,
+            &image,
+            &custody::registry::Deadline::after(Duration::from_secs(10)),
+        ))
+        .unwrap();
+    found.len()
+}
+
+/// Whether the in-toto / securesystemslib venv is (or can be) made: vsa-setup.sh exits 3 when
+/// not, and the independent check then skips (outside CI).
+fn python_tools() -> bool {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/independent/vsa-setup.sh");
+    let out = std::process::Command::new(&script).output().unwrap();
+    if out.status.success() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "scripts/independent/vsa-setup.sh could not install in-toto: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "skipping the independent check: the in-toto venv cannot be made here: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}
+
+#[test]
+fn attest_endpoint_signs_an_allow_that_the_independent_verifier_accepts() {
+    let a = attesting!(false);
+    let e = &a.e;
+    let app = e.direct("app", APP);
+    let (code, body, _) = e.post(
+        "/v1/attest",
+        json!({"image": app, "environment": "production"}),
+    );
+    assert_eq!(code, 200, "{body:#}");
+    assert!(body.get("pushed").is_none(), "not asked to push: {body:#}");
+    let summary = &body["summary"];
+    assert_eq!(summary["digest"], APP);
+    assert_eq!(summary["resourceUri"], format!("oci://{app}"));
+    assert_eq!(summary["environment"], "production");
+    assert_eq!(summary["rule"], "production");
+    assert_eq!(summary["verifierId"], VERIFIER);
+    assert_eq!(summary["verifiedLevels"], json!(["SLSA_BUILD_LEVEL_1"]));
+    assert_eq!(summary["policy"]["name"], "gitops-three-environments");
+    let public = custody::trust::StaticKey::from_pem(
+        &std::fs::read(&a.public).unwrap(),
+        &custody::Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(summary["keyId"], public.content_hash().to_string());
+
+    // custody's own reading of the envelope: signed by the configured key, about this digest.
+    let envelope = body["envelope"].to_string();
+    let parsed =
+        custody::attest::dsse::parse_envelope(envelope.as_bytes(), &custody::Limits::default())
+            .unwrap();
+    assert_eq!(parsed.verified_by(&[&public]), Some(0));
+    assert_eq!(
+        body["envelope"]["signatures"][0]["keyid"],
+        public.content_hash().to_string()
+    );
+    let statement: Value = serde_json::from_slice(&parsed.payload).unwrap();
+    assert_eq!(statement["predicateType"], VSA);
+    assert_eq!(
+        statement["subject"][0]["digest"]["sha256"],
+        APP.trim_start_matches("sha256:")
+    );
+    let p = &statement["predicate"];
+    assert_eq!(p["verificationResult"], "PASSED");
+    assert_eq!(p["timeVerified"], summary["timeVerified"]);
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            p["policy"]["digest"]["sha256"].as_str().unwrap()
+        ),
+        summary["policy"]["contentHash"].as_str().unwrap()
+    );
+    // Nothing was attached: the service pushes only when asked (and allowed).
+    assert_eq!(attached_summaries(e, &app), 0);
+
+    // The independent verifier (PyPI in-toto / securesystemslib DSSE, in-toto-attestation).
+    if !python_tools() {
+        return;
+    }
+    let dir = TempDir::new("custody-service-attest-xverify");
+    let file = dir.0.join("vsa.json");
+    std::fs::write(&file, &envelope).unwrap();
+    let verify = |key: &Path| {
+        std::process::Command::new(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/independent/vsa-verify.py"),
+        )
+        .arg(&file)
+        .arg(key)
+        .args(["--digest", APP])
+        .args(["--name", &format!("{}/demo/app", e._registry.host())])
+        .args(["--resource-uri", &format!("oci://{app}")])
+        .args([
+            "--policy-digest",
+            summary["policy"]["contentHash"].as_str().unwrap(),
+        ])
+        .args(["--verifier-id", VERIFIER, "--environment", "production"])
+        .output()
+        .unwrap()
+    };
+    let ok = verify(&a.public);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(report["verified"], true, "{report}");
+    // Another key: rejected by the independent verifier too.
+    attest_keypair(&dir.0);
+    let other = verify(&dir.0.join("attestor.pub"));
+    assert_eq!(
+        other.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+}
+
+#[test]
+fn attest_endpoint_pushes_a_summary_that_verify_then_accepts_on_the_fast_path() {
+    let a = attesting!(true);
+    let e = &a.e;
+    let app = e.direct("app", APP);
+    let (code, body, _) = e.post(
+        "/v1/attest",
+        json!({"image": app, "environment": "production", "push": true}),
+    );
+    assert_eq!(code, 200, "{body:#}");
+    let pushed = &body["pushed"];
+    assert_eq!(
+        pushed["repository"],
+        format!("{}/demo/app", e._registry.host())
+    );
+    // Distribution 2.8 has no referrers API: custody indexed it in the tag schema.
+    assert_eq!(pushed["indexed"]["via"], "referrers-tag-schema", "{pushed}");
+    assert_eq!(attached_summaries(e, &app), 1);
+    // The blob attached is the envelope returned.
+    let envelope_digest: custody::reference::Digest = body["summary"]["envelopeDigest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let c = registry_client(&e._registry.host());
+    let blob =
+        e.rt.block_on(c.blob(
+            &app.parse().unwrap(),
+            &envelope_digest,
+            1 << 20,
+            &custody::registry::Deadline::after(Duration::from_secs(10)),
+        ))
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&blob.bytes).unwrap(),
+        body["envelope"]
+    );
+    // Discovery lists it under its own kind.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(["evidence", &app, "--insecure-registry"])
+        .arg(e._registry.host())
+        .args(["--output", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = listed["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == "verification-summary")
+            .count(),
+        1,
+        "{kinds:?}"
+    );
+    assert!(!kinds.contains(&"other"), "{kinds:?}");
+
+    // A verification with the same policy now takes the fast path: the summary is the evidence.
+    let (code, body, _) = e.post(
+        "/v1/verify",
+        json!({"image": app, "environment": "production"}),
+    );
+    assert_eq!(code, 200, "{body:#}");
+    let v = &body["verdicts"][0];
+    assert_eq!(v["decision"], "allow", "{v:#}");
+    let evidence = v["evidence"].as_array().unwrap();
+    assert_eq!(evidence.len(), 1, "{v:#}");
+    assert_eq!(evidence[0]["predicateType"], VSA);
+    assert_eq!(evidence[0]["digest"], envelope_digest.to_string());
+    assert_eq!(
+        evidence[0]["acceptedBy"],
+        json!(["verification summary key ci-attestor"])
+    );
+    assert!(v["httpRequests"].as_u64().unwrap() <= 4, "{v:#}");
+    // Another environment: the summary (made for production) is refused, full verification runs.
+    let (_, body, _) = e.post(
+        "/v1/verify",
+        json!({"image": app, "environment": "staging"}),
+    );
+    let v = &body["verdicts"][0];
+    assert_eq!(v["decision"], "allow", "{v:#}");
+    assert!(v["evidence"].as_array().unwrap().len() > 1, "{v:#}");
+}
+
+#[test]
+fn attest_endpoint_answers_a_deny_or_error_with_422_and_signs_nothing() {
+    let a = attesting!(true);
+    let e = &a.e;
+    // Unsigned: deny, with the reasons; no envelope; nothing pushed although push was asked.
+    let unsigned = e.direct("unsigned", UNSIGNED);
+    let (code, body, _) = e.post(
+        "/v1/attest",
+        json!({"image": unsigned, "environment": "production", "push": true}),
+    );
+    assert_eq!(code, 422, "{body:#}");
+    assert_eq!(body["error"]["code"], "not-allowed");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("deny"),
+        "{body:#}"
+    );
+    assert!(body.get("envelope").is_none(), "{body:#}");
+    let v = &body["verdict"];
+    assert_eq!(v["decision"], "deny");
+    assert_eq!(v["admit"], false);
+    assert!(
+        v["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["check"] == "authorities"),
+        "{v:#}"
+    );
+    assert_eq!(attached_summaries(e, &unsigned), 0);
+
+    // A floating tag next to the digest: the reference rules deny it, as /v1/verify does.
+    let floating = format!("{}/demo/app:latest@{APP}", e._registry.host());
+    let (code, body, _) = e.post(
+        "/v1/attest",
+        json!({"image": floating, "environment": "production", "push": true}),
+    );
+    assert_eq!(code, 422, "{body:#}");
+    assert!(
+        body["verdict"]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["check"] == "reference-floating-tag"),
+        "{body:#}"
+    );
+    assert_eq!(attached_summaries(e, &e.direct("app", APP)), 0);
+
+    // A registry that cannot be reached: an error verdict, never a summary.
+    let unreachable = format!("127.0.0.1:9/demo/app@{APP}");
+    let (code, body, _) = e.post(
+        "/v1/attest",
+        json!({"image": unreachable, "environment": "production"}),
+    );
+    assert_eq!(code, 422, "{body:#}");
+    assert_eq!(body["verdict"]["decision"], "error", "{body:#}");
+    assert!(body["verdict"]["error"].is_string(), "{body:#}");
+
+    // The service still signs what it allows.
+    let (code, body, _) = e.post(
+        "/v1/attest",
+        json!({"image": e.direct("app", APP), "environment": "production"}),
+    );
+    assert_eq!(code, 200, "{body:#}");
+}
+
+#[test]
+fn attest_endpoint_needs_authentication_a_key_and_a_well_formed_request() {
+    // Not configured: 404 `not-configured` (not the router's `not-found`), whatever the body;
+    // authentication still comes first.
+    let e = service!(|_| {});
+    let good = json!({"image": e.direct("app", APP)});
+    let (code, body, _) = e.post("/v1/attest", good.clone());
+    assert_eq!(code, 404, "{body}");
+    assert_eq!(body["error"]["code"], "not-configured");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("attest"),
+        "{body}"
+    );
+    let (code, body, _) = e.post_raw("/v1/attest", b"{not json".to_vec(), Some(TOKEN));
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (404, Some("not-configured"))
+    );
+    let (code, _, _) = e.post_raw("/v1/attest", good.to_string().into_bytes(), None);
+    assert_eq!(code, 401);
+    drop(e);
+
+    let a = attesting!(false);
+    let e = &a.e;
+    let app = e.direct("app", APP);
+    // Unauthenticated: 401 with the challenge, before anything is verified or signed.
+    let (code, body, headers) = e.post_raw(
+        "/v1/attest",
+        json!({"image": app}).to_string().into_bytes(),
+        None,
+    );
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    assert!(headers.get("www-authenticate").is_some());
+    let (code, _, _) = e.post_raw(
+        "/v1/attest",
+        json!({"image": app}).to_string().into_bytes(),
+        Some("wrong-token-0123456789abcdef"),
+    );
+    assert_eq!(code, 401);
+    // Asking to push where the service does not push.
+    let (code, body, _) = e.post("/v1/attest", json!({"image": app, "push": true}));
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (403, Some("push-not-allowed")),
+        "{body}"
+    );
+    assert_eq!(attached_summaries(e, &app), 0);
+    // Malformed bodies and references.
+    let tagged = format!("{}/demo/app:v1", e._registry.host());
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"{not json".to_vec(), 400, "bad-json"),
+        (b"{}".to_vec(), 400, "bad-json"),
+        (b"[]".to_vec(), 400, "bad-json"),
+        (
+            json!({"image": app, "colour": 1}).to_string().into_bytes(),
+            400,
+            "bad-json",
+        ),
+        (
+            json!({"image": app, "push": "yes"})
+                .to_string()
+                .into_bytes(),
+            400,
+            "bad-json",
+        ),
+        (
+            json!({"image": 7}).to_string().into_bytes(),
+            400,
+            "bad-json",
+        ),
+        (
+            format!("{}{}", "[".repeat(100), "]".repeat(100)).into_bytes(),
+            400,
+            "bad-json",
+        ),
+        (
+            json!({"image": "UPPER/Case@sha256:00"})
+                .to_string()
+                .into_bytes(),
+            400,
+            "bad-image",
+        ),
+        (
+            json!({"image": ""}).to_string().into_bytes(),
+            400,
+            "bad-image",
+        ),
+        (
+            json!({"image": tagged}).to_string().into_bytes(),
+            400,
+            "not-pinned",
+        ),
+        (
+            json!({"image": app, "policy": "nope"})
+                .to_string()
+                .into_bytes(),
+            404,
+            "unknown-policy",
+        ),
+        (vec![b' '; 70 << 10], 413, "too-large"),
+    ];
+    for (body, status, code) in cases {
+        let shown = String::from_utf8_lossy(&body[..body.len().min(80)]).into_owned();
+        let (s, b, _) = e.post_raw("/v1/attest", body, Some(TOKEN));
+        assert_eq!(s, status, "{shown}: {b}");
+        assert_eq!(b["error"]["code"], code, "{shown}: {b}");
+        assert!(b.get("envelope").is_none());
+    }
+    // Only POST.
+    assert_eq!(e.get("/v1/attest", Some(TOKEN)).0, 405);
+    assert_eq!(attached_summaries(e, &app), 0);
+}
+
+#[test]
+fn serve_refuses_to_start_with_an_unusable_attest_key_and_starts_with_a_good_one() {
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        return;
+    }
+    let d = TempDir::new("custody-attest-keys-start");
+    let dir = d.0.as_path();
+    let (good, _) = attest_keypair(dir);
+    openssl(
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "sec1.key",
+        ],
+        dir,
+    );
+    openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-384",
+            "-out",
+            "p384.key",
+        ],
+        dir,
+    );
+    openssl(
+        &["genpkey", "-algorithm", "ed25519", "-out", "ed25519.key"],
+        dir,
+    );
+    std::fs::write(dir.join("garbage.key"), "not a key\n").unwrap();
+    let g = good.display().to_string();
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("attest: {{key: {}}}", dir.join("missing.key").display()),
+            "cannot read signing key",
+        ),
+        (
+            format!("attest: {{key: {}/sec1.key}}", dir.display()),
+            "SEC1",
+        ),
+        (
+            format!("attest: {{key: {}/p384.key}}", dir.display()),
+            "not an ECDSA P-256 PKCS#8 private key",
+        ),
+        (
+            format!("attest: {{key: {}/ed25519.key}}", dir.display()),
+            "not an ECDSA P-256 PKCS#8 private key",
+        ),
+        (
+            format!("attest: {{key: {}/garbage.key}}", dir.display()),
+            "not PEM",
+        ),
+        (
+            format!("attest: {{key: {g}, verifierId: \"\"}}"),
+            "verifierId",
+        ),
+        (format!("attest: {{keyFile: {g}}}"), "keyFile"),
+        ("attest: {}".to_owned(), "key"),
+    ];
+    for (section, expected) in cases {
+        let config = dir.join("config.yaml");
+        std::fs::write(
+            &config,
+            format!("listen: 127.0.0.1:0\nauth: {{insecureAllowAnonymous: true}}\n{section}\n"),
+        )
+        .unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{section}: {stderr}");
+        assert!(stderr.contains(expected), "{section}: {stderr}");
+    }
+    // A good key: the service starts and /v1/attest is there (a tag-only reference is refused
+    // as such, not as "not configured").
+    let port = common::registry::free_port();
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!("listen: 127.0.0.1:{port}\nauth: {{insecureAllowAnonymous: true}}\nattest: {{key: {g}}}\n"),
+    )
+    .unwrap();
+    let _child = serve(&config);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    loop {
+        let ready = rt
+            .block_on(http.get(format!("http://127.0.0.1:{port}/readyz")).send())
+            .is_ok_and(|r| r.status() == 200);
+        if ready {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "service did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = rt.block_on(async {
+        let r = http
+            .post(format!("http://127.0.0.1:{port}/v1/attest"))
+            .header("content-type", "application/json")
+            .body(r#"{"image": "registry.example/app:v1"}"#)
+            .send()
+            .await
+            .unwrap();
+        (
+            r.status().as_u16(),
+            serde_json::from_slice::<Value>(&r.bytes().await.unwrap()).unwrap(),
+        )
+    });
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("not-pinned")),
+        "{body}"
+    );
 }

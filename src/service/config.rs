@@ -39,6 +39,10 @@ pub struct ServiceConfig {
     /// This cluster's name, recorded with admission events.
     #[serde(default)]
     pub cluster: Option<String>,
+    /// Signed verification summaries on request (`POST /v1/attest`); absent: that endpoint
+    /// answers 404 `not-configured`.
+    #[serde(default)]
+    pub attest: Option<AttestConfig>,
     /// Registry access.
     #[serde(default)]
     pub registry: RegistrySection,
@@ -82,6 +86,29 @@ pub struct AuthConfig {
     /// Allow unauthenticated requests on every route (only for local use; logged loudly).
     #[serde(default)]
     pub insecure_allow_anonymous: bool,
+}
+
+/// `POST /v1/attest`: the key the service signs verification summaries with, and what callers
+/// may ask of it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttestConfig {
+    /// ECDSA P-256 private key, unencrypted PKCS#8 PEM (as `custody attest --key`). Read once at
+    /// start; a key that cannot be read or is not P-256 PKCS#8 stops the service from starting.
+    pub key: PathBuf,
+    /// `verifier.id` of the summaries: a URI naming this service (what policies' `verifierId`
+    /// matches). Callers cannot choose it. Default `https://custody.dev/verifier`.
+    #[serde(default = "default_verifier_id")]
+    pub verifier_id: String,
+    /// Whether callers may ask for `push: true` (attach the summary to the image in its
+    /// registry, with the service's registry access). Default false: the summary is only
+    /// returned, and a request asking to push is refused with 403.
+    #[serde(default)]
+    pub allow_push: bool,
+}
+
+fn default_verifier_id() -> String {
+    crate::attest::DEFAULT_VERIFIER_ID.to_owned()
 }
 
 /// Registry access.
@@ -155,7 +182,8 @@ pub struct Deadlines {
     /// `/v1/gatekeeper` (Gatekeeper's 3 s): default 2500.
     #[serde(default = "d_gatekeeper")]
     pub gatekeeper_ms: u64,
-    /// `/v1/verify` and `/v1/kyverno`: default 8000.
+    /// `/v1/verify`, `/v1/kyverno` and `/v1/attest` (its verification and push share it):
+    /// default 8000.
     #[serde(default = "d_admission")]
     pub verify_ms: u64,
 }

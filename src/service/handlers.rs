@@ -441,64 +441,32 @@ pub(super) async fn not_found() -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "not-found", "no such route".into())
 }
 
-/// Bearer tokens (constant-time comparison) or, with mutual TLS, the verified client certificate.
+/// The API's authentication: whatever [`super::auth::api_credentials`] accepts, else 401 with
+/// `WWW-Authenticate`.
 pub(super) async fn authenticate(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    if state.config.auth.insecure_allow_anonymous
-        || state
-            .config
-            .auth
-            .anonymous_routes
-            .iter()
-            .any(|r| r == request.uri().path())
-    {
+    if super::auth::api_credentials(
+        &state,
+        request.uri().path(),
+        request.headers(),
+        request.extensions(),
+    ) {
         return next.run(request).await;
     }
-    // With mutual TLS configured, a client certificate that verified against the client CA
-    // during the handshake authenticates.
-    if state.mtls
-        && request
-            .extensions()
-            .get::<Arc<axum_server::tls::TlsInfo>>()
-            .is_some_and(|i| !i.peer_certificates.is_empty())
-    {
-        return next.run(request).await;
-    }
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let ok = presented.is_some_and(|p| {
-        state
-            .tokens
-            .iter()
-            .any(|t| constant_time_eq(t.as_bytes(), p.as_bytes()))
-    });
-    if !ok {
-        let mut r = ApiError(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "a valid bearer token is required".into(),
-        )
-        .into_response();
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"custody\""),
-        );
-        return r;
-    }
-    next.run(request).await
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let mut r = ApiError(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "a valid bearer token is required".into(),
+    )
+    .into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"custody\""),
+    );
+    r
 }
 
 /// Concurrency bound (503 + Retry-After when full, never an unbounded queue) and metrics.
@@ -508,8 +476,8 @@ pub(super) async fn observe(
     next: Next,
 ) -> Response {
     let route = match request.uri().path() {
-        p @ ("/v1/verify" | "/v1/admission" | "/v1/gatekeeper" | "/v1/kyverno" | "/healthz"
-        | "/readyz" | "/metrics" | "/openapi.json") => p.to_owned(),
+        p @ ("/v1/verify" | "/v1/admission" | "/v1/gatekeeper" | "/v1/kyverno" | "/v1/attest"
+        | "/healthz" | "/readyz" | "/metrics" | "/openapi.json") => p.to_owned(),
         _ => "other".to_owned(),
     };
     let started = Instant::now();

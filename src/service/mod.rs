@@ -2,7 +2,9 @@
 //!
 //! Routes: `POST /v1/verify`, `POST /v1/admission` (Kubernetes `AdmissionReview` v1),
 //! `POST /v1/gatekeeper` (Gatekeeper external data), `POST /v1/kyverno` (Kyverno `apiCall`),
-//! `GET /healthz`, `GET /readyz`, `GET /metrics`, `GET /openapi.json` (docs/openapi.json).
+//! `POST /v1/promotion`, `POST /v1/attest` (signed verification summaries), `POST /v1/events`,
+//! `GET /v1/lineage/…`, `/ui`, `GET /healthz`, `GET /readyz`, `GET /metrics`,
+//! `GET /openapi.json` (docs/openapi.json).
 //!
 //! Every verification runs under a deadline below the caller's timeout and answers `error` —
 //! never allow — when it runs out. Verdicts are cached (policy hash + trust-root hash +
@@ -11,6 +13,8 @@
 //! route but the health probes needs a bearer token or a verified client certificate.
 
 pub mod api;
+pub mod attest;
+mod auth;
 pub mod config;
 mod handlers;
 pub mod lineage;
@@ -54,6 +58,8 @@ pub struct AppState {
     pub mtls: bool,
     /// The environments of the delivery repository (`POST /v1/promotion`).
     pub gitops: Option<Arc<crate::gitops::config::Config>>,
+    /// The signing key and settings of `POST /v1/attest`, when configured.
+    pub attestor: Option<Arc<attest::Attestor>>,
     /// The lineage store, once opened ([`open_store`]).
     pub store: Option<crate::store::Store>,
     /// Its batched writer.
@@ -152,6 +158,14 @@ pub fn build_state(config: ServiceConfig) -> Result<AppState, String> {
         }
         None => None,
     };
+    let attestor = match &config.attest {
+        Some(a) => {
+            let attestor = attest::Attestor::load(a)?;
+            tracing::info!(key = %attestor.key_id(), verifier = %a.verifier_id, push = a.allow_push, "POST /v1/attest signs verification summaries");
+            Some(Arc::new(attestor))
+        }
+        None => None,
+    };
     if tokens.is_empty()
         && !mtls
         && !config.auth.insecure_allow_anonymous
@@ -173,6 +187,7 @@ pub fn build_state(config: ServiceConfig) -> Result<AppState, String> {
         ready: Arc::new(AtomicBool::new(true)),
         mtls,
         gitops,
+        attestor,
         store: None,
         writer: None,
         config: Arc::new(config),
@@ -208,6 +223,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/gatekeeper", post(handlers::gatekeeper))
         .route("/v1/kyverno", post(handlers::kyverno))
         .route("/v1/promotion", post(handlers::promotion))
+        .route("/v1/attest", post(attest::attest))
         .route("/v1/events", post(lineage::events))
         .route("/v1/lineage/digest/{digest}", get(lineage::by_digest))
         .route("/v1/lineage/commit/{commit}", get(lineage::by_commit))

@@ -217,6 +217,11 @@ impl Verdicts {
         self.decisions.invalidate_all();
     }
 
+    /// The registry client verifications use (`/v1/attest` verifies and pushes with it too).
+    pub fn client(&self) -> &RegistryClient {
+        &self.client
+    }
+
     /// Number of cached verdicts.
     pub fn cached(&self) -> u64 {
         self.decisions.entry_count()
@@ -356,7 +361,9 @@ impl Verdicts {
     }
 }
 
-fn error_verdict(
+/// An error verdict (never an allow) for `reference`: a deadline that ran out before the
+/// verification could answer.
+pub(super) fn error_verdict(
     reference: &ImageRef,
     environment: Option<&str>,
     loaded: &LoadedPolicy,

@@ -99,28 +99,10 @@ impl FromRequestParts<AppState> for Viewer {
     }
 }
 
-/// The same acceptance rules as the API's authentication (`handlers::authenticate`), plus the
+/// What the API accepts (the one function both use, [`super::auth::api_credentials`]), plus the
 /// session cookie.
 fn authenticated(parts: &Parts, state: &AppState, now: i64) -> bool {
-    let auth = &state.config.auth;
-    if auth.insecure_allow_anonymous || auth.anonymous_routes.iter().any(|r| r == parts.uri.path())
-    {
-        return true;
-    }
-    if state.mtls
-        && parts
-            .extensions
-            .get::<std::sync::Arc<axum_server::tls::TlsInfo>>()
-            .is_some_and(|i| !i.peer_certificates.is_empty())
-    {
-        return true;
-    }
-    let bearer = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if bearer.is_some_and(|t| session::token_accepted(t, &state.tokens)) {
+    if super::auth::api_credentials(state, parts.uri.path(), &parts.headers, &parts.extensions) {
         return true;
     }
     parts
@@ -147,7 +129,7 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
         return UiError::BadRequest("the sign-in form is too large".into()).into_response();
     }
     let token = session::form_field(&body, "token").unwrap_or_default();
-    if token.is_empty() || !session::token_accepted(&token, &state.tokens) {
+    if token.is_empty() || !super::auth::token_accepted(&token, &state.tokens) {
         return render(
             StatusCode::UNAUTHORIZED,
             &login_page(&state, Some("That token is not accepted.")),

@@ -4,7 +4,7 @@
 //! * Ingest: `CUSTODY_BENCH_EVENTS` events (default 1 000 000): 60 % admissions, 30 % verdicts
 //!   (with full build facts), 10 % promotions, over `events / 50` digests (20 000 at full size),
 //!   each digest with its commit, image and signer. Four producer tasks generate events and
-//!   hand them to one [`Writer`] (default options: batches of 500, 20 ms) with
+//!   hand them to one [`Writer`] (default options: batches of up to 2 000, 20 ms) with
 //!   `submit_acked` in batches of 500, so every event counted is committed. Reported: events/s
 //!   from the first submit to the last acknowledgement (target ≥ 20 000/s).
 //! * Query: `Store::lineage` for `CUSTODY_BENCH_QUERIES` (default 10 000) random digests, one
@@ -21,7 +21,7 @@
 //!
 //! Run: `cargo bench --bench store` (`CUSTODY_BENCH_EVENTS=100000` for a quick run;
 //! `CUSTODY_BENCH_KEEP=1` keeps the SQLite file and the PostgreSQL schema for inspection;
-//! `CUSTODY_BENCH_MAX_BATCH` overrides the writer's `max_batch`, default 500).
+//! `CUSTODY_BENCH_MAX_BATCH` overrides the writer's `max_batch`, default 2 000).
 
 // Benches print, read the clock and the environment.
 #![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
@@ -46,7 +46,7 @@ fn main() {
     let events: u64 = env_number("CUSTODY_BENCH_EVENTS", 1_000_000);
     let queries: u64 = env_number("CUSTODY_BENCH_QUERIES", 10_000);
     let digests = (events / 50).max(1);
-    let max_batch = env_number("CUSTODY_BENCH_MAX_BATCH", 500);
+    let max_batch = env_number("CUSTODY_BENCH_MAX_BATCH", 2000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -232,7 +232,7 @@ struct Row {
 async fn run(backend: &'static str, url: &str, events: u64, digests: u64, queries: u64) -> Row {
     let store = Store::open(url).await.expect("open store");
     let opts = WriterOptions {
-        max_batch: usize::try_from(env_number("CUSTODY_BENCH_MAX_BATCH", 500)).unwrap_or(500),
+        max_batch: usize::try_from(env_number("CUSTODY_BENCH_MAX_BATCH", 2000)).unwrap_or(2000),
         ..WriterOptions::default()
     };
     let writer = Writer::spawn(store.clone(), opts);

@@ -2148,3 +2148,91 @@ fn events_serialise_as_tagged_camel_case_json() {
     .unwrap();
     assert_eq!(page, serde_json::json!({"items": [1], "next": "x"}));
 }
+
+/// A statement that fails half-way through a batch (here a trigger refusing one admission row,
+/// standing in for a full disk or a constraint) leaves nothing of the batch behind: not the
+/// verdict before it, not the admissions of the same multi-row INSERT, not the digest. On
+/// SQLite this is what `INSERT OR FAIL` (see `src/store/write.rs`) must not break: the failing
+/// statement keeps its earlier rows, and only the transaction's rollback removes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_failing_mid_batch_leaves_nothing_of_the_batch() {
+    each_backend("mid-batch-failure", |ctx| async move {
+        let store = ctx.open().await;
+        let digest = dg('e');
+        let mut boom = admission(
+            "2026-11-01T00:00:02Z",
+            "prod-eu",
+            "shop",
+            IMAGE,
+            Some(&digest),
+            "allow",
+        );
+        if let Event::Admission(a) = &mut boom {
+            a.workload = "Deployment/boom".into();
+        }
+        let batch = vec![
+            Event::Verdict(verdict(
+                "2026-11-01T00:00:00Z",
+                IMAGE,
+                &digest,
+                None,
+                "allow",
+            )),
+            admission(
+                "2026-11-01T00:00:01Z",
+                "prod-eu",
+                "shop",
+                IMAGE,
+                Some(&digest),
+                "allow",
+            ),
+            boom,
+            admission(
+                "2026-11-01T00:00:03Z",
+                "prod-eu",
+                "shop",
+                IMAGE,
+                Some(&digest),
+                "allow",
+            ),
+        ];
+        if ctx.backend == "sqlite" {
+            ctx.exec(
+                "CREATE TRIGGER boom BEFORE INSERT ON admissions \
+                 WHEN NEW.workload = 'Deployment/boom' BEGIN SELECT RAISE(FAIL, 'boom'); END",
+            )
+            .await;
+        } else {
+            ctx.exec(
+                "CREATE FUNCTION {s}boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.workload = 'Deployment/boom' THEN RAISE EXCEPTION 'boom'; END IF; \
+                 RETURN NEW; END $$; \
+                 CREATE TRIGGER boom BEFORE INSERT ON {s}admissions \
+                 FOR EACH ROW EXECUTE FUNCTION {s}boom()",
+            )
+            .await;
+        }
+        let err = store
+            .record(&batch)
+            .await
+            .expect_err("the trigger refuses the batch");
+        assert!(err.to_string().contains("boom"), "{err}");
+        assert_eq!(ctx.events().await, 0, "no event of the failed batch is left");
+        assert_eq!(ctx.count("digests").await, 0, "nor its digest");
+        assert!(store.lineage(&digest).await.unwrap().is_none());
+
+        // The same batch without the refused row goes in whole, on the same store handle.
+        let without: Vec<Event> = batch
+            .iter()
+            .filter(|e| !matches!(e, Event::Admission(a) if a.workload == "Deployment/boom"))
+            .cloned()
+            .collect();
+        store.record(&without).await.unwrap();
+        assert_eq!(ctx.count("verdicts").await, 1);
+        assert_eq!(ctx.count("admissions").await, 2);
+        let lineage = store.lineage(&digest).await.unwrap().expect("recorded");
+        assert_eq!(lineage.verdicts.len(), 1);
+        store.close().await;
+    })
+    .await;
+}

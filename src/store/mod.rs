@@ -112,8 +112,9 @@ pub struct Store {
     backend: Backend,
     /// The file path or URL, password removed: for messages.
     location: Arc<str>,
-    /// Most parameter bytes per INSERT (see `write`): bounded only on PostgreSQL over TCP.
-    max_statement_bytes: usize,
+    /// SQLite: the one connection every write goes through (see [`open_sqlite`]); `None` for
+    /// PostgreSQL and for `sqlite::memory:` (whose one connection does everything).
+    sqlite_writer: Option<SqlitePool>,
 }
 
 #[derive(Clone)]
@@ -203,6 +204,9 @@ impl Store {
     /// Closes every connection. Operations after this fail (as a lost connection); clones share
     /// the pool, so this closes them too.
     pub async fn close(&self) {
+        if let Some(writer) = &self.sqlite_writer {
+            writer.close().await;
+        }
         match &self.backend {
             Backend::Sqlite(p) => p.close().await,
             Backend::Postgres(p) => p.close().await,
@@ -379,13 +383,31 @@ async fn open_sqlite(url: &str, rest: &str) -> Result<Store, StoreError> {
     };
     let pool = pool_options
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
         .map_err(|e| open_error(&location, true, e))?;
+    // Writes go through one long-lived connection of their own. In WAL mode a connection that
+    // sees another connection's commit drops its whole page cache; when batches took turns on
+    // the pooled connections every batch started cold and re-read the digest indexes through
+    // read(2) (measured with perf: `pcache1TruncateUnsafe`, `_copy_to_iter`; one writer
+    // connection: +N % events/s). Readers' caches still reset after each write, which a lineage
+    // query (a few index pages) barely notices.
+    let sqlite_writer = if memory {
+        None
+    } else {
+        Some(
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(SQLITE_BUSY_TIMEOUT + ACQUIRE_TIMEOUT)
+                .connect_lazy_with(options),
+        )
+    };
     let store = Store {
         backend: Backend::Sqlite(pool),
         location: location.into(),
-        max_statement_bytes: usize::MAX,
+        sqlite_writer,
     };
     if let Err(e) = store.migrate().await {
         store.close().await;
@@ -432,13 +454,6 @@ async fn open_postgres(url: &str) -> Result<Store, StoreError> {
         url: location.clone(),
         reason: e.to_string(),
     })?;
-    // Nagle's algorithm delays multi-write statements over TCP (see `write`); Unix sockets are not
-    // affected.
-    let max_statement_bytes = if options.get_socket().is_some() {
-        usize::MAX
-    } else {
-        write::MAX_TCP_STATEMENT_BYTES
-    };
     let pool = PgPoolOptions::new()
         .max_connections(POSTGRES_MAX_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -448,7 +463,7 @@ async fn open_postgres(url: &str) -> Result<Store, StoreError> {
     let store = Store {
         backend: Backend::Postgres(pool),
         location: location.into(),
-        max_statement_bytes,
+        sqlite_writer: None,
     };
     if let Err(e) = store.migrate().await {
         store.close().await;

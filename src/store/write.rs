@@ -3,20 +3,16 @@
 //! 1. The batch's digests go into `digests` (`ON CONFLICT DO NOTHING`) and their ids are read
 //!    back; events then refer to digests by id (see `migrations/` for why).
 //! 2. Verdicts, promotions and admissions go in with multi-row `INSERT … VALUES`, in chunks of
-//!    at most [`MAX_ROWS_PER_INSERT`] rows (and, to PostgreSQL over TCP, about
-//!    [`MAX_TCP_STATEMENT_BYTES`] of parameters);
-//!    chunk sizes are powers of two, so only a handful of statement shapes exist and the
-//!    per-connection statement cache keeps them prepared. 256 rows × 19 columns = 4 864
-//!    parameters, far below SQLite's 32 766 and PostgreSQL's 65 535.
+//!    at most [`MAX_ROWS_PER_INSERT`] rows; chunk sizes are powers of two, so only a handful
+//!    of statement shapes exist and the per-connection statement cache keeps them prepared.
+//!    256 rows × 19 columns = 4 864 parameters, far below SQLite's 32 766 and PostgreSQL's
+//!    65 535.
 //! 3. Image names go last into `images`.
 //!
-//! The byte bound exists because sqlx 0.9.0 leaves Nagle's algorithm on for TCP connections
-//! (launchbadge/sqlx#4335, fixed upstream by #4336, not released yet). A statement whose
-//! messages leave in two writes (more than the socket's 16 KiB initial send buffer) waits for
-//! the server's delayed ACK, ~40 ms, on every execution: measured on loopback, 4 900 events/s
-//! against 17 400 over a Unix socket. Statements of at most ~12 KiB go out in one write and do
-//! not wait. Across a network with a 1 500-byte MTU a 12 KiB statement is several segments and
-//! may still wait: there, use the sqlx release with the fix, or a Unix socket on the same host.
+//! Large statements to PostgreSQL over TCP rely on `TCP_NODELAY`, which sqlx 0.9.0 forgot
+//! (launchbadge/sqlx#4335): `vendor/sqlx-core` sets it. Without it every statement over ~16 KiB
+//! waited ~40 ms for the server's delayed ACK (4 900 events/s over TCP against 17 400 over a
+//! Unix socket, measured on loopback).
 //!
 //! `digests` and `images` rows are inserted in sorted order: concurrent writers on PostgreSQL
 //! then take those unique-index locks in one global order and cannot deadlock. A transaction that
@@ -26,15 +22,12 @@ use std::collections::HashMap;
 
 use sqlx::{Executor as _, QueryBuilder};
 
-use super::input::{Row, Rows, WireSize};
+use super::input::{Row, Rows};
 use super::{Backend, Store, StoreError};
 use crate::store::model::Event;
 
 /// Most rows in one INSERT statement.
 pub(crate) const MAX_ROWS_PER_INSERT: usize = 256;
-/// Most parameter bytes in one INSERT statement to PostgreSQL over TCP (one chunk may exceed it
-/// with a single huge row).
-pub(crate) const MAX_TCP_STATEMENT_BYTES: usize = 12 * 1024;
 /// Most columns of a table (verdicts): `MAX_ROWS_PER_INSERT × this` parameters per statement.
 const MAX_COLUMNS: usize = 19;
 const _: () = assert!(MAX_ROWS_PER_INSERT * MAX_COLUMNS < 32_766);
@@ -43,12 +36,18 @@ const MAX_ATTEMPTS: usize = 3;
 
 /// Inserts every row of a [`Rows`] through `$conn` (an executor inside a transaction).
 /// A macro, not a function: the same code is compiled for both backends' connection types.
+///
+/// `$insert` starts the event inserts: `INSERT OR FAIL INTO` on SQLite. A multi-row INSERT whose
+/// constraints may abort makes SQLite keep a statement journal (a copy of every page the
+/// statement changes, so it can undo just that statement); with `OR FAIL` a failing statement
+/// keeps its earlier rows instead, which changes nothing here because any failure rolls the
+/// whole transaction back. perf showed the journal copies and their allocations as ~20 % of the
+/// writer thread.
 macro_rules! insert_rows {
-    ($conn:expr, $rows:expr, $max_bytes:expr) => {{
+    ($conn:expr, $rows:expr, $insert:literal) => {{
         let rows: &Rows = $rows;
-        let max_bytes: usize = $max_bytes;
         let digests: Vec<&str> = rows.digests().into_iter().collect();
-        for chunk in chunks(&digests, max_bytes) {
+        for chunk in chunks(&digests) {
             let mut qb = QueryBuilder::new("INSERT INTO digests (digest) ");
             qb.push_values(chunk, |mut b, d| {
                 b.push_bind(*d);
@@ -57,7 +56,7 @@ macro_rules! insert_rows {
             ($conn).execute(qb.build()).await?;
         }
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(digests.len());
-        for chunk in chunks(&digests, max_bytes) {
+        for chunk in chunks(&digests) {
             let mut qb = QueryBuilder::new("SELECT digest, id FROM digests WHERE digest IN (");
             let mut list = qb.separated(", ");
             for d in chunk {
@@ -74,12 +73,13 @@ macro_rules! insert_rows {
             .iter()
             .map(|v| Ok((v, id(&v.digest)?)))
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        for chunk in chunks(&verdicts, max_bytes) {
-            let mut qb = QueryBuilder::new(
-                "INSERT INTO verdicts (occurred_at, image, digest_id, environment, policy, policy_hash, \
+        for chunk in chunks(&verdicts) {
+            let mut qb = QueryBuilder::new(concat!(
+                $insert,
+                " verdicts (occurred_at, image, digest_id, environment, policy, policy_hash, \
                  trust_root_hash, decision, reasons, signer, issuer, source_repository, source_ref, \
-                 source_commit, workflow, run, builder, sbom_digest, log_indexes) ",
-            );
+                 source_commit, workflow, run, builder, sbom_digest, log_indexes) "
+            ));
             qb.push_values(chunk, |mut b, (v, digest_id)| {
                 b.push_bind(v.time.as_str())
                     .push_bind(v.image.as_str())
@@ -112,11 +112,12 @@ macro_rules! insert_rows {
                 Ok((p, (from, id(&p.to_digest)?)))
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        for chunk in chunks(&promotions, max_bytes) {
-            let mut qb = QueryBuilder::new(
-                "INSERT INTO promotions (occurred_at, repository, environment, delivery_commit, \
-                 pull_request, image, from_digest_id, to_digest_id, kind) ",
-            );
+        for chunk in chunks(&promotions) {
+            let mut qb = QueryBuilder::new(concat!(
+                $insert,
+                " promotions (occurred_at, repository, environment, delivery_commit, \
+                 pull_request, image, from_digest_id, to_digest_id, kind) "
+            ));
             qb.push_values(chunk, |mut b, (p, (from, to))| {
                 b.push_bind(p.time.as_str())
                     .push_bind(p.repository.as_str())
@@ -136,11 +137,12 @@ macro_rules! insert_rows {
             .iter()
             .map(|a| Ok((a, a.digest.as_deref().map(id).transpose()?)))
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        for chunk in chunks(&admissions, max_bytes) {
-            let mut qb = QueryBuilder::new(
-                "INSERT INTO admissions (occurred_at, cluster, namespace, workload, image, digest_id, \
-                 outcome) ",
-            );
+        for chunk in chunks(&admissions) {
+            let mut qb = QueryBuilder::new(concat!(
+                $insert,
+                " admissions (occurred_at, cluster, namespace, workload, image, digest_id, \
+                 outcome) "
+            ));
             qb.push_values(chunk, |mut b, (a, digest_id)| {
                 b.push_bind(a.time.as_str())
                     .push_bind(a.cluster.as_str())
@@ -154,7 +156,7 @@ macro_rules! insert_rows {
         }
 
         let images: Vec<&str> = rows.images().into_iter().collect();
-        for chunk in chunks(&images, max_bytes) {
+        for chunk in chunks(&images) {
             let mut qb = QueryBuilder::new("INSERT INTO images (name) ");
             qb.push_values(chunk, |mut b, name| {
                 b.push_bind(*name);
@@ -193,11 +195,12 @@ impl Store {
         loop {
             let result = match &self.backend {
                 Backend::Sqlite(pool) => {
+                    let pool = self.sqlite_writer.as_ref().unwrap_or(pool);
                     // IMMEDIATE: take the write lock now (waiting up to the busy timeout) rather
                     // than when the first insert follows a read, where SQLite refuses at once.
                     async {
                         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                        insert_rows!(&mut *tx, rows, self.max_statement_bytes);
+                        insert_rows!(&mut *tx, rows, "INSERT OR FAIL INTO");
                         tx.commit().await
                     }
                     .await
@@ -205,7 +208,7 @@ impl Store {
                 Backend::Postgres(pool) => {
                     async {
                         let mut tx = pool.begin().await?;
-                        insert_rows!(&mut *tx, rows, self.max_statement_bytes);
+                        insert_rows!(&mut *tx, rows, "INSERT INTO");
                         tx.commit().await
                     }
                     .await
@@ -229,24 +232,12 @@ fn retryable(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "40P01" || c == "40001"))
 }
 
-/// Splits `rows` into chunks of at most [`MAX_ROWS_PER_INSERT`] rows and about `max_bytes`,
-/// each a power of two long.
-pub(crate) fn chunks<T: WireSize>(rows: &[T], max_bytes: usize) -> impl Iterator<Item = &[T]> {
+/// Splits `rows` into chunks of at most [`MAX_ROWS_PER_INSERT`] rows, each a power of two long.
+pub(crate) fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = rows;
     std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut n = power_of_two_floor(rest.len().min(MAX_ROWS_PER_INSERT));
-        while n > 1
-            && rest
-                .get(..n)
-                .map_or(0, |c| c.iter().map(WireSize::wire_size).sum::<usize>())
-                > max_bytes
-        {
-            n /= 2;
-        }
-        let (chunk, tail) = rest.split_at_checked(n)?;
+        let n = power_of_two_floor(rest.len().min(MAX_ROWS_PER_INSERT));
+        let (chunk, tail) = rest.split_at_checked(n).filter(|_| n > 0)?;
         rest = tail;
         Some(chunk)
     })
@@ -264,43 +255,17 @@ fn power_of_two_floor(n: usize) -> usize {
 mod tests {
     use super::*;
 
-    struct Sized(usize);
-
-    impl WireSize for Sized {
-        fn wire_size(&self) -> usize {
-            self.0
-        }
-    }
-
     #[test]
     fn chunks_cover_every_row_once_in_few_shapes() {
         for n in [0usize, 1, 2, 3, 255, 256, 257, 500, 1000, 1023] {
-            let rows: Vec<&str> = (0..n).map(|_| "x").collect();
-            let parts: Vec<&[&str]> = chunks(&rows, usize::MAX).collect();
+            let rows: Vec<usize> = (0..n).collect();
+            let parts: Vec<&[usize]> = chunks(&rows).collect();
             assert_eq!(parts.concat(), rows);
             assert!(
                 parts
                     .iter()
-                    .all(|p| p.len().is_power_of_two() && p.len() <= 256)
+                    .all(|p| p.len().is_power_of_two() && p.len() <= MAX_ROWS_PER_INSERT)
             );
         }
-    }
-
-    #[test]
-    fn chunks_stay_under_the_byte_bound() {
-        let rows: Vec<Sized> = (0..1000).map(|_| Sized(1000)).collect();
-        let parts: Vec<&[Sized]> = chunks(&rows, MAX_TCP_STATEMENT_BYTES).collect();
-        assert_eq!(parts.iter().map(|p| p.len()).sum::<usize>(), 1000);
-        assert!(
-            parts
-                .iter()
-                .all(|p| p.len() * 1000 <= MAX_TCP_STATEMENT_BYTES)
-        );
-        let huge = [Sized(1 << 20), Sized(1)];
-        assert_eq!(
-            chunks(&huge, MAX_TCP_STATEMENT_BYTES).count(),
-            2,
-            "one oversized row still goes, alone"
-        );
     }
 }

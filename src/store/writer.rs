@@ -42,8 +42,12 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// How the writer batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterOptions {
-    /// Events per transaction (default 500). An acknowledged submit is never split, so one batch
-    /// may exceed this by that submit's size.
+    /// Most events per transaction (default 2 000). Batches only grow this large when events
+    /// queue up faster than they commit: a lone event waits at most [`Self::max_delay`]. Large
+    /// batches are what make random index inserts cheap: a page changed by many events of one
+    /// transaction is written to the journal once (`cargo bench --bench store`: 500 → 2 000 is
+    /// +30 % events/s on SQLite). An acknowledged submit is never split, so one batch may
+    /// exceed this by that submit's size.
     pub max_batch: usize,
     /// Longest an event waits for companions before its batch is written (default 20 ms).
     pub max_delay: Duration,
@@ -54,7 +58,7 @@ pub struct WriterOptions {
 impl Default for WriterOptions {
     fn default() -> Self {
         Self {
-            max_batch: 500,
+            max_batch: 2000,
             max_delay: Duration::from_millis(20),
             queue: 100_000,
         }

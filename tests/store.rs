@@ -3,15 +3,22 @@
 //! PostgreSQL: `CUSTODY_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`).
 //! Each test works in its own schema `custody_test_<random>` (selected through the URL's
 //! `options=-csearch_path%3D…`, as a deployment would) and drops it at the end. When PostgreSQL
-//! does not answer, the PostgreSQL half of each test is skipped with a message, unless `CI` is
-//! set: then it fails.
+//! does not answer, the PostgreSQL half of each test fails if `CI` or `CUSTODY_TEST_POSTGRES` is
+//! set (PostgreSQL was asked for), and is skipped with a message otherwise: the rule of
+//! `common/backends.rs`, shared with `tests/lineage.rs` and `tests/ui.rs`.
 
 // Tests read the environment and the clock, and print skip messages.
 #![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 
+// The PostgreSQL rule, server URL and names; its per-test stores are `tests/lineage.rs`'s and
+// `tests/ui.rs`'s (this file runs both backends inside one test).
+#[path = "common/backends.rs"]
+#[allow(dead_code, unused_macros, unused_imports)]
+mod backends;
+mod common;
+
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -26,10 +33,10 @@ use sqlx::{AssertSqlSafe, Connection as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+use backends::{postgres_base, postgres_required_by, random_hex, with_search_path};
+
 // ---------------------------------------------------------------------------------------------
 // Harness
-
-const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// One backend for one test.
 #[derive(Clone)]
@@ -123,23 +130,8 @@ impl Drop for TempDir {
     }
 }
 
-fn random_hex() -> String {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.write_u32(std::process::id());
-    format!("{:016x}", h.finish())
-}
-
-fn postgres_base() -> String {
-    std::env::var("CUSTODY_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_POSTGRES.into())
-}
-
-/// An admin pool on the test server, or `None` (skip) when it does not answer outside CI.
+/// An admin pool on the test server, or `None` (skip) when it does not answer and PostgreSQL
+/// was not asked for (see [`postgres_required_by`]).
 async fn postgres_admin() -> Option<PgPool> {
     let url = postgres_base();
     let result = PgPoolOptions::new()
@@ -149,23 +141,19 @@ async fn postgres_admin() -> Option<PgPool> {
         .await;
     match result {
         Ok(pool) => Some(pool),
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!(
-                "PostgreSQL at {url} does not answer ({e}) and CI is set: the store tests need it"
-            )
-        }
         Err(e) => {
+            if let Some(variable) = postgres_required_by() {
+                panic!(
+                    "PostgreSQL at {url} does not answer ({e}) and {variable} is set: the store \
+                     tests need it"
+                );
+            }
             eprintln!(
                 "SKIPPING the PostgreSQL half of this test: {url} does not answer ({e}); set CUSTODY_TEST_POSTGRES"
             );
             None
         }
     }
-}
-
-fn with_search_path(base: &str, schema: &str) -> String {
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-csearch_path%3D{schema}")
 }
 
 /// Runs `test` on SQLite, then on PostgreSQL (in a fresh schema, dropped afterwards even when

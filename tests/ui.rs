@@ -41,6 +41,7 @@ const SIGNER: &str = "https://github.com/acme/app/.github/workflows/release.yml@
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
 const IMAGE: &str = "ghcr.io/acme/app";
 const HOSTILE_IMAGE: &str = "ghcr.io/acme/<script>alert(1)</script>";
+const WORKER_IMAGE: &str = "ghcr.io/acme/worker";
 const DENY_REASONS: [&str; 3] = [
     "rule production: no SLSA provenance attestation (https://slsa.dev/provenance/v1) verified from the required signer",
     "rule production: source ref refs/heads/feature/x does not match refs/heads/main or refs/tags/v*",
@@ -63,6 +64,8 @@ struct Fixture {
     release: String,
     rebuild: String,
     hostile: String,
+    /// Another image, promoted to production beside the release.
+    worker: String,
 }
 
 impl Fixture {
@@ -71,6 +74,7 @@ impl Fixture {
             release: digest("acme/app release build"),
             rebuild: digest("acme/app rebuild"),
             hostile: digest("hostile image name"),
+            worker: digest("acme/worker build"),
         }
     }
 
@@ -146,6 +150,23 @@ impl Fixture {
             }),
             Event::Verdict(rebuild),
             Event::Verdict(hostile),
+            // A second image in production (no verdicts: promoted only), and the hostile name
+            // admitted in dev: the environment and signer views list them.
+            Event::Promotion(PromotionEvent {
+                image: WORKER_IMAGE.into(),
+                to_digest: self.worker.clone(),
+                from_digest: None,
+                ..self.promotion("production", "2026-11-04T11:00:00Z", 104, None)
+            }),
+            Event::Admission(AdmissionEvent {
+                time: "2026-11-05T12:30:00Z".into(),
+                cluster: "dev".into(),
+                namespace: "shop".into(),
+                workload: "Deployment/preview".into(),
+                image: HOSTILE_IMAGE.into(),
+                digest: Some(self.hostile.clone()),
+                outcome: "allow".into(),
+            }),
         ]
     }
 }
@@ -342,10 +363,48 @@ async fn search(client: &Client, query: &str) {
         .unwrap();
 }
 
+/// Signs in through the form with the service token; lands on `/ui`.
+async fn sign_in(client: &Client, base: &str) {
+    client.goto(&format!("{base}/ui/login")).await.unwrap();
+    fill(client, "#token", TOKEN).await;
+    click(client, "#sign-in").await;
+    // Only the landing page has it: waiting for it waits for the navigation.
+    text(client, "#environment-link").await;
+    assert_eq!(text(client, "h1").await, "Lineage");
+}
+
+async fn fill(client: &Client, css: &str, value: &str) {
+    let field = client.find(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The path of the current page (a digest's `:` as is: links carry it percent-encoded).
+async fn path(client: &Client) -> String {
+    client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .replace("%3A", ":")
+}
+
 each_backend! {
     async fn a_person_signs_in_searches_a_digest_and_reads_its_lineage_and_verdict;
+    async fn a_person_asks_what_ran_in_an_environment_and_what_a_signer_signed;
     async fn hostile_values_are_escaped_and_every_page_carries_the_headers;
     async fn malformed_unknown_and_storeless_requests_get_their_pages;
+    async fn environment_and_signer_views_page_refuse_bad_input_and_escape_values;
 }
 
 async fn a_person_signs_in_searches_a_digest_and_reads_its_lineage_and_verdict(store: &TestStore) {
@@ -404,6 +463,9 @@ async fn a_person_signs_in_searches_a_digest_and_reads_its_lineage_and_verdict(s
         .click()
         .await
         .unwrap();
+    // Only the landing page has it: waiting for it waits for the navigation (the sign-in
+    // page's h1 may otherwise be read, or go stale, while the browser moves on).
+    text(&client, "#environment-link").await;
     assert_eq!(text(&client, "h1").await, "Lineage");
     assert_eq!(client.current_url().await.unwrap().path(), "/ui");
 
@@ -548,6 +610,161 @@ async fn a_person_signs_in_searches_a_digest_and_reads_its_lineage_and_verdict(s
     client.close().await.unwrap();
 }
 
+async fn a_person_asks_what_ran_in_an_environment_and_what_a_signer_signed(store: &TestStore) {
+    if !browser_available() {
+        return;
+    }
+    let shot = |page: &str| format!("{page}-{}", store.backend);
+    let (service, fx) = start(Some(store)).await;
+    let (_driver, client) = browser().await;
+    let base = &service.base;
+    sign_in(&client, base).await;
+
+    // From the landing page to the environment form: the time is filled in with now.
+    click(&client, "#environment-link").await;
+    text(&client, "#environment-form").await;
+    assert_eq!(path(&client).await, "/ui/environment");
+    let shown = client
+        .find(Locator::Css("#at"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    let shown: jiff::Timestamp = shown
+        .parse()
+        .unwrap_or_else(|e| panic!("the default time {shown:?}: {e}"));
+    let age = jiff::Timestamp::now().as_second() - shown.as_second();
+    assert!((0..120).contains(&age), "the default time is now: {shown}");
+    assert!(client.find(Locator::Css("#deployed")).await.is_err());
+
+    // Production the day after both promotions: the release and the worker, each since its
+    // promotion.
+    fill(&client, "#env", "production").await;
+    fill(&client, "#at", "2026-11-05T00:00:00Z").await;
+    click(&client, "#environment-button").await;
+    assert_eq!(text(&client, "#environment-name").await, "production");
+    assert_eq!(
+        text(&client, "h1").await,
+        "What ran in production at 2026-11-05T00:00:00Z"
+    );
+    let rows = texts(&client, "#deployed tbody tr").await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows[0].contains(IMAGE) && rows[0].contains(&fx.release),
+        "{rows:?}"
+    );
+    assert!(
+        rows[0].contains("2026-11-04 10:00:00 UTC") && rows[0].contains("promotion"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[1].contains(WORKER_IMAGE) && rows[1].contains(&fx.worker),
+        "{rows:?}"
+    );
+    assert!(rows[1].contains("2026-11-04 11:00:00 UTC"), "{rows:?}");
+    assert_eq!(
+        texts(&client, "#deployed a.digest-link").await,
+        [fx.release.clone(), fx.worker.clone()]
+    );
+    screenshot(&client, &shot("ui-environment")).await;
+
+    // The digest goes to its lineage page.
+    click(&client, "#deployed a.digest-link").await;
+    assert_eq!(text(&client, "#digest").await, fx.release);
+    assert_eq!(path(&client).await, format!("/ui/digest/{}", fx.release));
+
+    // Before production: nothing ran there.
+    click(&client, "#nav-environment").await;
+    text(&client, "#environment-form").await;
+    fill(&client, "#env", "production").await;
+    fill(&client, "#at", "2026-11-03T12:00:00+02:00").await;
+    click(&client, "#environment-button").await;
+    assert!(
+        text(&client, "#no-results")
+            .await
+            .starts_with("Nothing is recorded as running in “production”"),
+    );
+
+    // The signer form, from the header: everything that identity signed that was let in — the
+    // release (dev → staging → production), the rebuild (allowed, not deployed) and the image
+    // with the hostile name (admitted in dev), its name shown as text.
+    click(&client, "#nav-signer").await;
+    text(&client, "#signer-form").await;
+    assert_eq!(path(&client).await, "/ui/signer");
+    fill(&client, "#id", SIGNER).await;
+    click(&client, "#signer-button").await;
+    assert_eq!(text(&client, "#signer-name").await, SIGNER);
+    // (In the store's order of digests; which comes first is the store's business.)
+    let rows = texts(&client, "#signed tbody tr").await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let row = |digest: &str| {
+        rows.iter()
+            .find(|r| r.starts_with(digest))
+            .unwrap_or_else(|| panic!("{digest} in {rows:?}"))
+            .clone()
+    };
+    let release = row(&fx.release);
+    assert!(
+        release.contains(IMAGE) && release.contains("dev → staging → production"),
+        "{release}"
+    );
+    assert!(release.contains("2026-11-02 09:00:00 UTC"), "{release}");
+    assert!(row(&fx.rebuild).contains("not deployed"), "{rows:?}");
+    assert!(row(&fx.hostile).contains(HOSTILE_IMAGE), "{rows:?}");
+    let mut links = texts(&client, "#signed a.digest-link").await;
+    links.sort();
+    let mut signed = [fx.release.clone(), fx.rebuild.clone(), fx.hostile.clone()];
+    signed.sort();
+    assert_eq!(links, signed);
+    assert_eq!(
+        client
+            .execute("return document.scripts.length;", vec![])
+            .await
+            .unwrap(),
+        json!(0),
+        "no script element made it into the page"
+    );
+    screenshot(&client, &shot("ui-signer")).await;
+
+    // The release's lineage page links back: its signer to the signer view, an environment's
+    // time to what ran there then.
+    let release_link = format!(
+        "#signed a.digest-link[href$=\"{}\"]",
+        urlencode(&fx.release)
+    );
+    click(&client, &release_link).await;
+    assert_eq!(text(&client, "#digest").await, fx.release);
+    assert_eq!(path(&client).await, format!("/ui/digest/{}", fx.release));
+    click(&client, "#signers a.signer-link").await;
+    assert_eq!(text(&client, "#signer-name").await, SIGNER);
+    assert_eq!(path(&client).await, "/ui/signer");
+    client.back().await.unwrap();
+    text(&client, "#timeline").await;
+    let staging = client
+        .find_all(Locator::Css("#timeline li"))
+        .await
+        .unwrap()
+        .into_iter()
+        .nth(1)
+        .expect("staging in the timeline");
+    staging
+        .find(Locator::Css("a.at-link"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text(&client, "#environment-name").await, "staging");
+    assert_eq!(
+        texts(&client, "#deployed a.digest-link").await,
+        [fx.release.as_str()]
+    );
+
+    client.close().await.unwrap();
+}
+
 // --- plain HTTP ----------------------------------------------------------------------------
 
 async fn hostile_values_are_escaped_and_every_page_carries_the_headers(store: &TestStore) {
@@ -642,6 +859,10 @@ async fn without_credentials_every_page_is_refused_and_sign_in_gives_a_page_only
         "/ui/verdict/1".to_owned(),
         format!("/ui/search?q={COMMIT}"),
         "/ui/elsewhere".to_owned(),
+        "/ui/environment".to_owned(),
+        "/ui/environment?env=production&at=2026-11-05T00:00:00Z".to_owned(),
+        "/ui/signer".to_owned(),
+        format!("/ui/signer?id={}", urlencode(SIGNER)),
     ] {
         let r = http.get(format!("{base}{path}")).send().await.unwrap();
         assert_eq!(r.status(), 401, "{path}");
@@ -825,6 +1046,305 @@ async fn malformed_unknown_and_storeless_requests_get_their_pages(store: &TestSt
             .unwrap()
             .contains("no lineage store configured")
     );
+}
+
+async fn environment_and_signer_views_page_refuse_bad_input_and_escape_values(store: &TestStore) {
+    let (service, fx) = start(Some(store)).await;
+    let http = http();
+    let get = |path: String| {
+        let url = format!("{}{path}", service.base);
+        let http = http.clone();
+        async move {
+            let r = http.get(url).bearer_auth(TOKEN).send().await.unwrap();
+            assert!(
+                r.headers().contains_key("content-security-policy"),
+                "{path}"
+            );
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        }
+    };
+    // The next-page link of a page, as a path.
+    let next = |body: &str| -> Option<String> {
+        let at = body.find("id=\"next-page\" href=\"")? + 21;
+        let end = body[at..].find('"')? + at;
+        Some(body[at..end].replace("&amp;", "&"))
+    };
+
+    // --- what is shown -------------------------------------------------------------------
+    // The bare forms.
+    let (s, body) = get("/ui/environment".into()).await;
+    assert_eq!(s, 200);
+    assert!(body.contains("id=\"environment-form\"") && !body.contains("id=\"deployed\""));
+    let (s, body) = get("/ui/signer".into()).await;
+    assert_eq!(s, 200);
+    assert!(body.contains("id=\"signer-form\"") && !body.contains("id=\"signed\""));
+    // The landing page and a search page link to both.
+    for path in ["/ui".to_owned(), "/ui/search?q=acme".to_owned()] {
+        let (s, body) = get(path.clone()).await;
+        assert_eq!(s, 200);
+        assert!(
+            body.contains("id=\"environment-link\" href=\"/ui/environment\"")
+                || body.contains("href=\"/ui/environment\" id=\"environment-link\""),
+            "{path}: {body}"
+        );
+        assert!(
+            body.contains("href=\"/ui/signer\" id=\"signer-link\""),
+            "{path}"
+        );
+    }
+    // The lineage page links its signer and its environments.
+    let (_, body) = get(format!("/ui/digest/{}", fx.release)).await;
+    assert!(body.contains(&format!("href=\"/ui/signer?id={}\"", urlencode(SIGNER))));
+    assert!(body.contains("href=\"/ui/environment?env=production\""));
+    assert!(
+        body.contains(
+            "href=\"/ui/environment?env=staging&amp;at=2026-11-03T10%3A00%3A00.000000Z\""
+        )
+    );
+
+    // dev a day after the hostile name was admitted, one row a page: the hostile name first
+    // (name order), escaped; the next page the release, since its promotion; then no more.
+    let (s, body) = get("/ui/environment?env=dev&at=2026-11-06T00:00:00Z&limit=1".into()).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body.contains(&format!("href=\"/ui/digest/{}\"", urlencode(&fx.hostile))),
+        "{body}"
+    );
+    assert!(!body.contains(&fx.release));
+    assert!(!body.contains("<script"), "{body}");
+    assert!(body.contains("&lt;script&gt;alert(1)&lt;/script&gt;") || body.contains("&#60;script"));
+    assert!(body.contains("admission"), "{body}");
+    let page2 = next(&body).expect("a next page");
+    assert!(page2.contains("at=2026-11-06T00%3A00%3A00Z") && page2.contains("limit=1"));
+    let (s, body) = get(page2).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        body.contains(&format!("href=\"/ui/digest/{}\"", urlencode(&fx.release))),
+        "{body}"
+    );
+    assert!(body.contains("2026-11-02 10:00:00 UTC") && body.contains("delivery commit"));
+    assert_eq!(next(&body), None, "{body}");
+    // The signer, two a page: the three digests over two pages, each once; the hostile name
+    // escaped; environments linked to their view.
+    let signed = [&fx.release, &fx.rebuild, &fx.hostile];
+    let listed = |body: &str| -> Vec<&String> {
+        signed
+            .iter()
+            .copied()
+            .filter(|d| body.contains(&format!("href=\"/ui/digest/{}\"", urlencode(d))))
+            .collect()
+    };
+    let (s, first) = get(format!("/ui/signer?id={}&limit=2", urlencode(SIGNER))).await;
+    assert_eq!(s, 200, "{first}");
+    let (s, second) = get(next(&first).expect("a next page")).await;
+    assert_eq!(s, 200, "{second}");
+    assert_eq!(next(&second), None, "{second}");
+    let (on_first, on_second) = (listed(&first), listed(&second));
+    assert_eq!(
+        (on_first.len(), on_second.len()),
+        (2, 1),
+        "{first}\n{second}"
+    );
+    assert!(
+        signed
+            .iter()
+            .all(|d| on_first.contains(d) || on_second.contains(d))
+    );
+    let both = format!("{first}{second}");
+    assert!(!both.contains("<script"), "{both}");
+    assert!(
+        both.contains("alert(1)"),
+        "the hostile name is listed, as text"
+    );
+    assert!(
+        both.contains("href=\"/ui/environment?env=production\""),
+        "{both}"
+    );
+    // Blanks a form field picked up do not matter.
+    let (s, body) = get(format!("/ui/signer?id=+{}+", urlencode(SIGNER))).await;
+    assert_eq!(s, 200);
+    assert!(body.contains(&fx.release), "{body}");
+
+    // --- what is refused, and what finds nothing -----------------------------------------
+    let long = "x".repeat(custody::store::MAX_FIELD_BYTES + 1);
+    let cases: Vec<(String, u16, &str)> = vec![
+        // Times that are not RFC 3339: the form again, saying so.
+        (
+            "/ui/environment?env=production&at=yesterday".into(),
+            400,
+            "is not a time",
+        ),
+        (
+            "/ui/environment?env=production&at=2026-13-01T00%3A00%3A00Z".into(),
+            400,
+            "RFC 3339",
+        ),
+        (
+            "/ui/environment?env=production&at=2026-11-05".into(),
+            400,
+            "is not a time",
+        ),
+        (
+            format!(
+                "/ui/environment?env=production&at=2026-11-05T00:00:00.{}Z",
+                "0".repeat(60)
+            ),
+            400,
+            "over the limit of 64",
+        ),
+        // Empty and oversized values.
+        (
+            "/ui/environment?env=".into(),
+            400,
+            "The environment must not be empty",
+        ),
+        (
+            "/ui/environment?env=+++&at=2026-11-05T00%3A00%3A00Z".into(),
+            400,
+            "must not be empty",
+        ),
+        (
+            format!("/ui/environment?env={long}"),
+            400,
+            "over the limit of 4096",
+        ),
+        (
+            "/ui/signer?id=".into(),
+            400,
+            "The signer identity must not be empty",
+        ),
+        (
+            format!("/ui/signer?id={long}"),
+            400,
+            "over the limit of 4096",
+        ),
+        ("/ui/signer?id=a%00b".into(), 400, "NUL"),
+        // Pages the store refuses: a limit out of range, a cursor that is not one, or is
+        // another query's.
+        ("/ui/environment?env=dev&limit=0".into(), 400, "page limit"),
+        ("/ui/signer?id=x&limit=1001".into(), 400, "page limit"),
+        ("/ui/signer?id=x&limit=many".into(), 400, "malformed"),
+        (
+            "/ui/environment?env=dev&after=not-a-cursor".into(),
+            400,
+            "cursor",
+        ),
+        // Nothing recorded: said, with 200.
+        (
+            "/ui/environment?env=nowhere&at=2026-11-06T00%3A00%3A00Z".into(),
+            200,
+            "Nothing is recorded as running in “nowhere”",
+        ),
+        (
+            "/ui/environment?env=production&at=2026-11-01T00%3A00%3A00Z".into(),
+            200,
+            "Nothing is recorded as running in “production”",
+        ),
+        (
+            format!(
+                "/ui/signer?id={}",
+                urlencode("https://github.com/acme/other/.github/workflows/x.yml@refs/heads/main")
+            ),
+            200,
+            "Nothing signed by",
+        ),
+        // SQL is text: it matches nothing.
+        (
+            format!("/ui/environment?env={}", urlencode("dev' OR '1'='1")),
+            200,
+            "Nothing is recorded as running in “dev&#39; OR &#39;1&#39;=&#39;1”",
+        ),
+        (
+            format!("/ui/signer?id={}", urlencode("' OR 1=1 --")),
+            200,
+            "Nothing signed by “&#39; OR 1=1 --”",
+        ),
+    ];
+    for (path, status, says) in &cases {
+        let (s, body) = get(path.clone()).await;
+        assert_eq!(s, *status, "{path}: {body}");
+        assert!(body.contains(says), "{path}: {says:?} in {body}");
+        assert!(
+            !body.contains("id=\"deployed\"") && !body.contains("id=\"signed\""),
+            "{path}"
+        );
+    }
+    // A cursor of the signer query is refused by the environment query.
+    let (_, body) = get(format!("/ui/signer?id={}&limit=1", urlencode(SIGNER))).await;
+    let cursor = next(&body).unwrap();
+    let cursor = cursor
+        .split("after=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let (s, body) = get(format!("/ui/environment?env=dev&after={cursor}")).await;
+    assert_eq!(s, 400, "{body}");
+
+    // Markup in what is asked is shown as text, in the heading and in the form.
+    for path in [
+        format!(
+            "/ui/environment?env={}&at=2026-11-06T00%3A00%3A00Z",
+            urlencode("<script>alert(1)</script>")
+        ),
+        format!(
+            "/ui/signer?id={}",
+            urlencode("\"><img src=x onerror=alert(1)>")
+        ),
+        format!(
+            "/ui/environment?env=dev&at={}",
+            urlencode("\"><script>alert(1)</script>")
+        ),
+    ] {
+        let (s, body) = get(path.clone()).await;
+        assert!(s == 200 || s == 400, "{path}: {s}");
+        assert!(
+            !body.contains("<script") && !body.contains("<img"),
+            "{path}: {body}"
+        );
+        assert!(
+            body.contains("alert(1)"),
+            "{path}: what was asked is shown: {body}"
+        );
+        if path.contains("%22") {
+            // The quote stays inside the form's value attribute.
+            assert!(
+                body.contains("value=\"&#34;&#62;") || body.contains("value=\"&quot;&gt;"),
+                "{path}: {body}"
+            );
+        }
+    }
+
+    // The API refuses a bad time with the same words (one check for both).
+    let r = http
+        .get(format!(
+            "{}/v1/lineage/environment/production?at=yesterday",
+            service.base
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert!(
+        body.to_string().contains("\\\"yesterday\\\" is not a time"),
+        "{body}"
+    );
+
+    // A service with no store says so.
+    let (bare, _) = start(None).await;
+    for path in ["/ui/environment?env=production", "/ui/signer?id=x"] {
+        let r = http
+            .get(format!("{}{path}", bare.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503, "{path}");
+    }
 }
 
 fn urlencode(s: &str) -> String {

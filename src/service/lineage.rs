@@ -120,6 +120,123 @@ fn store_error(e: crate::store::StoreError) -> ApiError {
     }
 }
 
+fn bad_query(e: QueryError) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "bad-query", e.to_string())
+}
+
+/// Longest time a query takes (bytes; RFC 3339 with a fraction and an offset fits well).
+pub(crate) const MAX_TIME_BYTES: usize = 64;
+
+/// Why the inputs of an environment or signer query are refused before the store is asked.
+/// REST (`GET /v1/lineage/environment/…`, `GET /v1/lineage/signer`) and the web pages
+/// (`/ui/environment`, `/ui/signer`) check with the same [`environment_query`] and
+/// [`signer_query`], so both refuse the same values in the same words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum QueryError {
+    /// Occurs when a required parameter is not given (`what` says which and its form).
+    #[error("give {what}")]
+    Missing {
+        /// The parameter and its form, e.g. `?at=<RFC 3339 time>`.
+        what: &'static str,
+    },
+    /// Occurs when a value is empty.
+    #[error("the {field} must not be empty")]
+    Empty {
+        /// Which value.
+        field: &'static str,
+    },
+    /// Occurs when a value is longer than the store keeps ([`crate::store::MAX_FIELD_BYTES`],
+    /// or [`MAX_TIME_BYTES`] for a time).
+    #[error("the {field} is {found} bytes, over the limit of {limit}")]
+    TooLong {
+        /// Which value.
+        field: &'static str,
+        /// Its length in bytes.
+        found: usize,
+        /// The bound.
+        limit: usize,
+    },
+    /// Occurs when a value holds a NUL character (PostgreSQL refuses it in text).
+    #[error("the {field} must not contain NUL characters")]
+    Nul {
+        /// Which value.
+        field: &'static str,
+    },
+    /// Occurs when a time is not RFC 3339.
+    #[error("{found:?} is not a time: {reason} (expected RFC 3339, e.g. 2026-11-23T10:00:00Z)")]
+    Time {
+        /// The value (shortened to 80 characters).
+        found: String,
+        /// Why it did not parse.
+        reason: String,
+    },
+}
+
+/// Checks the inputs of "what ran in `environment` at `at`" and returns them as given: the
+/// environment a non-empty name of at most [`crate::store::MAX_FIELD_BYTES`] without NUL, the
+/// time (required) RFC 3339 of at most [`MAX_TIME_BYTES`]. The store normalises the time and
+/// still checks everything itself (years 0001–9999, the page).
+///
+/// # Errors
+/// The first [`QueryError`] found, environment first.
+pub(crate) fn environment_query<'a>(
+    environment: &'a str,
+    at: Option<&'a str>,
+) -> Result<(&'a str, &'a str), QueryError> {
+    text_value("environment", environment)?;
+    let at = at.ok_or(QueryError::Missing {
+        what: "?at=<RFC 3339 time>",
+    })?;
+    if at.is_empty() {
+        return Err(QueryError::Empty { field: "time" });
+    }
+    if at.len() > MAX_TIME_BYTES {
+        return Err(QueryError::TooLong {
+            field: "time",
+            found: at.len(),
+            limit: MAX_TIME_BYTES,
+        });
+    }
+    at.parse::<jiff::Timestamp>()
+        .map_err(|e| QueryError::Time {
+            found: at.chars().take(80).collect(),
+            reason: e.to_string(),
+        })?;
+    Ok((environment, at))
+}
+
+/// Checks the signer identity of "everything `id` signed that was admitted" (required, non-empty,
+/// at most [`crate::store::MAX_FIELD_BYTES`], no NUL) and returns it as given: an identity is
+/// matched exactly, so it is not trimmed or folded.
+///
+/// # Errors
+/// A [`QueryError`].
+pub(crate) fn signer_query(id: Option<&str>) -> Result<&str, QueryError> {
+    let id = id.ok_or(QueryError::Missing {
+        what: "?id=<signer identity>",
+    })?;
+    text_value("signer identity", id)?;
+    Ok(id)
+}
+
+fn text_value(field: &'static str, value: &str) -> Result<(), QueryError> {
+    if value.is_empty() {
+        return Err(QueryError::Empty { field });
+    }
+    if value.len() > crate::store::MAX_FIELD_BYTES {
+        return Err(QueryError::TooLong {
+            field,
+            found: value.len(),
+            limit: crate::store::MAX_FIELD_BYTES,
+        });
+    }
+    if value.contains('\0') {
+        return Err(QueryError::Nul { field });
+    }
+    Ok(())
+}
+
 /// Pagination parameters.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,15 +297,9 @@ pub(super) async fn at(
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<axum::Json<Paged<Deployed>>, ApiError> {
     let (environment, q) = (path(environment)?, query(q)?);
-    let Some(at) = q.at.clone() else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad-query",
-            "give ?at=<RFC 3339 time>".into(),
-        ));
-    };
+    let (environment, at) = environment_query(&environment, q.at.as_deref()).map_err(bad_query)?;
     store(&state)?
-        .at(&environment, &at, &q.page())
+        .at(environment, at, &q.page())
         .await
         .map(axum::Json)
         .map_err(store_error)
@@ -200,15 +311,9 @@ pub(super) async fn by_signer(
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<axum::Json<Paged<Signed>>, ApiError> {
     let q = query(q)?;
-    let Some(id) = q.id.clone() else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad-query",
-            "give ?id=<signer identity>".into(),
-        ));
-    };
+    let id = signer_query(q.id.as_deref()).map_err(bad_query)?;
     store(&state)?
-        .by_signer(&id, &q.page())
+        .by_signer(id, &q.page())
         .await
         .map(axum::Json)
         .map_err(store_error)
@@ -267,4 +372,81 @@ pub(super) async fn events(
     let n = req.events.len();
     writer.submit_acked(req.events).await.map_err(store_error)?;
     Ok(axum::Json(serde_json::json!({ "recorded": n })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MAX_FIELD_BYTES;
+
+    #[test]
+    fn environment_queries_are_checked_at_their_bounds() {
+        let at = "2026-11-05T00:00:00Z";
+        assert_eq!(
+            environment_query("production", Some(at)),
+            Ok(("production", at))
+        );
+        let longest = "e".repeat(MAX_FIELD_BYTES);
+        assert!(environment_query(&longest, Some(at)).is_ok());
+        let over = "e".repeat(MAX_FIELD_BYTES + 1);
+        assert_eq!(
+            environment_query(&over, Some(at)),
+            Err(QueryError::TooLong {
+                field: "environment",
+                found: MAX_FIELD_BYTES + 1,
+                limit: MAX_FIELD_BYTES
+            })
+        );
+        assert_eq!(
+            environment_query("", Some(at)),
+            Err(QueryError::Empty {
+                field: "environment"
+            })
+        );
+        assert_eq!(
+            environment_query("a\0b", Some(at)),
+            Err(QueryError::Nul {
+                field: "environment"
+            })
+        );
+        assert!(matches!(
+            environment_query("production", None),
+            Err(QueryError::Missing { .. })
+        ));
+        let e = environment_query("production", Some("yesterday")).unwrap_err();
+        assert!(matches!(e, QueryError::Time { .. }));
+        assert!(e.to_string().starts_with("\"yesterday\" is not a time"));
+        assert!(e.to_string().contains("RFC 3339"));
+        // A time at the length bound parses or not on its merits; one byte over is refused.
+        let padded = format!("2026-11-05T00:00:00.{}Z", "0".repeat(MAX_TIME_BYTES - 21));
+        assert_eq!(padded.len(), MAX_TIME_BYTES);
+        assert!(!matches!(
+            environment_query("production", Some(&padded)),
+            Err(QueryError::TooLong { .. })
+        ));
+        let over = format!("{padded}0");
+        assert!(matches!(
+            environment_query("production", Some(&over)),
+            Err(QueryError::TooLong { field: "time", .. })
+        ));
+    }
+
+    #[test]
+    fn signer_queries_are_taken_exactly_as_given() {
+        let id = " https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
+        assert_eq!(signer_query(Some(id)), Ok(id));
+        assert!(signer_query(Some(&"s".repeat(MAX_FIELD_BYTES))).is_ok());
+        assert!(matches!(
+            signer_query(Some(&"s".repeat(MAX_FIELD_BYTES + 1))),
+            Err(QueryError::TooLong { .. })
+        ));
+        assert!(matches!(
+            signer_query(Some("")),
+            Err(QueryError::Empty { .. })
+        ));
+        assert_eq!(
+            signer_query(None).unwrap_err().to_string(),
+            "give ?id=<signer identity>"
+        );
+    }
 }

@@ -9,13 +9,14 @@
 //!
 //! When the server does not answer, the PostgreSQL variant fails if `CI` or
 //! `CUSTODY_TEST_POSTGRES` is set (PostgreSQL was asked for), and is skipped with a message
-//! otherwise.
+//! otherwise ([`postgres_required_by`]; `tests/store.rs` decides by the same rule).
 //!
 //! [`each_backend!`] declares a scenario's two tests, `sqlite::NAME` and `postgres::NAME`, so a
 //! failure names its backend.
 //!
-//! Included with `#[path]` by the two test binaries that use it (not from `common/mod.rs`), so
-//! the other test binaries do not compile it.
+//! Included with `#[path]` by the test binaries that use it (`tests/lineage.rs`, `tests/ui.rs`,
+//! and `tests/store.rs` for the rule, the server URL and [`random_hex`]; not from
+//! `common/mod.rs`), so the other test binaries do not compile it.
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
@@ -86,17 +87,14 @@ impl TestStore {
                 schema: Some(schema),
                 _dir: None,
             }),
-            Err(Admin::Unreachable(e)) if postgres_required() => panic!(
-                "PostgreSQL at {base} does not answer ({e}), and {} is set: the PostgreSQL \
-                 variant of this test needs it (start PostgreSQL, or point \
-                 CUSTODY_TEST_POSTGRES at one)",
-                if std::env::var_os("CI").is_some() {
-                    "CI"
-                } else {
-                    "CUSTODY_TEST_POSTGRES"
-                }
-            ),
             Err(Admin::Unreachable(e)) => {
+                if let Some(variable) = postgres_required_by() {
+                    panic!(
+                        "PostgreSQL at {base} does not answer ({e}), and {variable} is set: the \
+                         PostgreSQL variant of this test needs it (start PostgreSQL, or point \
+                         CUSTODY_TEST_POSTGRES at one)"
+                    );
+                }
                 eprintln!(
                     "SKIPPING the PostgreSQL variant of this test: {base} does not answer ({e}); \
                      set CUSTODY_TEST_POSTGRES to run it"
@@ -170,16 +168,21 @@ macro_rules! each_backend {
 }
 pub(crate) use each_backend;
 
-fn postgres_base() -> String {
+/// The test PostgreSQL server: `CUSTODY_TEST_POSTGRES`, or the loopback default.
+pub fn postgres_base() -> String {
     std::env::var("CUSTODY_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_POSTGRES.into())
 }
 
-/// Whether a PostgreSQL that does not answer is a failure rather than a skip.
-fn postgres_required() -> bool {
-    std::env::var_os("CI").is_some() || std::env::var_os("CUSTODY_TEST_POSTGRES").is_some()
+/// Whether a PostgreSQL that does not answer is a failure rather than a skip, and why: the
+/// variable that asked for it (`CI`, else `CUSTODY_TEST_POSTGRES`), or `None` (skip).
+pub fn postgres_required_by() -> Option<&'static str> {
+    ["CI", "CUSTODY_TEST_POSTGRES"]
+        .into_iter()
+        .find(|v| std::env::var_os(v).is_some())
 }
 
-fn with_search_path(base: &str, schema: &str) -> String {
+/// `base` with `schema` as its `search_path` (the store URL's `options`).
+pub fn with_search_path(base: &str, schema: &str) -> String {
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}options=-csearch_path%3D{schema}")
 }
@@ -231,7 +234,9 @@ fn on_own_runtime<T: Send>(work: impl Future<Output = T> + Send) -> T {
     })
 }
 
-fn random_hex() -> String {
+/// 16 hex digits, different on every call (time, process and a counter hashed): names of test
+/// schemas and directories that parallel runs do not share.
+pub fn random_hex() -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(

@@ -8,6 +8,8 @@
 //! | `GET /ui/search?q=` | a digest (or `image@digest`) goes straight to its lineage; a commit lists what was built from it; anything else lists the store's search hits |
 //! | `GET /ui/digest/{digest}` | the lineage: a chain diagram (source → build → artifact → signatures → environments), a timeline of environments, verdicts, builds, evidence, promotions, admissions |
 //! | `GET /ui/verdict/{id}` | one verdict: every reason, the policy and its hash, the facts |
+//! | `GET /ui/environment?env=&at=` | what ran in an environment at a time (default now), paged ([`queries`]) |
+//! | `GET /ui/signer?id=` | everything a signer identity signed that was admitted, paged ([`queries`]) |
 //! | `GET`/`POST /ui/login`, `POST /ui/logout` | browser sign-in with a service token |
 //!
 //! # Authentication
@@ -34,6 +36,7 @@
 //! `Referrer-Policy: no-referrer` and `Cache-Control: no-store`.
 
 mod diagram;
+mod queries;
 mod session;
 mod views;
 
@@ -72,6 +75,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/search", get(search))
         .route("/ui/digest/{digest}", get(lineage))
         .route("/ui/verdict/{id}", get(verdict))
+        .route("/ui/environment", get(queries::environment))
+        .route("/ui/signer", get(queries::signer))
         .route("/ui/login", get(login_form).post(login))
         .route("/ui/logout", post(logout))
         .route("/ui/{*rest}", get(unknown_page))

@@ -4,7 +4,9 @@
 
 use super::diagram::{self, Diagram};
 use crate::reference::Digest;
-use crate::store::{Built, EnvironmentReached, Lineage, SearchHit, VerdictRecord};
+use crate::store::{
+    Built, Deployed, EnvironmentReached, Lineage, SearchHit, Signed, VerdictRecord,
+};
 
 /// The lineage page.
 #[derive(Debug)]
@@ -28,6 +30,8 @@ pub(super) struct LineageView {
 pub(super) struct EnvironmentRow {
     pub(super) name: String,
     pub(super) first_seen: String,
+    /// The first-seen time as recorded (RFC 3339): the environment view at that time.
+    pub(super) first_seen_at: String,
     pub(super) last_seen: String,
     pub(super) via: String,
 }
@@ -113,6 +117,31 @@ pub(super) struct BuiltRow {
     pub(super) time: String,
     /// `dev → staging`, or `not deployed`.
     pub(super) reached: String,
+}
+
+/// One row of the environment view: what ran there at the time asked.
+#[derive(Debug)]
+pub(super) struct DeployedRow {
+    pub(super) image: String,
+    pub(super) digest: String,
+    /// The digest parses (it becomes a link to its lineage).
+    pub(super) digest_valid: bool,
+    pub(super) since: String,
+    /// `promotion` or `admission`.
+    pub(super) via: String,
+    /// The delivery commit of the promotion, or empty.
+    pub(super) commit: String,
+}
+
+/// One row of the signer view: a digest the identity signed that was admitted.
+#[derive(Debug)]
+pub(super) struct SignedRow {
+    pub(super) digest: String,
+    pub(super) digest_valid: bool,
+    pub(super) image: String,
+    pub(super) first_admitted: String,
+    /// In order of arrival.
+    pub(super) environments: Vec<String>,
 }
 
 /// One search hit.
@@ -283,6 +312,27 @@ pub(super) fn built(b: &Built) -> BuiltRow {
     }
 }
 
+pub(super) fn deployed(d: &Deployed) -> DeployedRow {
+    DeployedRow {
+        image: d.image.clone(),
+        digest_valid: d.digest.parse::<Digest>().is_ok(),
+        digest: d.digest.clone(),
+        since: when(&d.since),
+        via: d.via.clone(),
+        commit: d.commit.clone().unwrap_or_default(),
+    }
+}
+
+pub(super) fn signed(s: &Signed) -> SignedRow {
+    SignedRow {
+        digest_valid: s.digest.parse::<Digest>().is_ok(),
+        digest: s.digest.clone(),
+        image: s.image.clone(),
+        first_admitted: when(&s.first_admitted),
+        environments: s.environments.clone(),
+    }
+}
+
 pub(super) fn hit(h: &SearchHit) -> HitRow {
     HitRow {
         kind: h.kind.clone(),
@@ -337,6 +387,7 @@ fn timeline(reached: &[EnvironmentReached]) -> Vec<EnvironmentRow> {
         .map(|(name, first, last, ways)| EnvironmentRow {
             name,
             first_seen: when(&first),
+            first_seen_at: first,
             last_seen: when(&last),
             via: ways.join("; "),
         })

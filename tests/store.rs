@@ -2205,7 +2205,11 @@ async fn a_statement_failing_mid_batch_leaves_nothing_of_the_batch() {
             .await
             .expect_err("the trigger refuses the batch");
         assert!(err.to_string().contains("boom"), "{err}");
-        assert_eq!(ctx.events().await, 0, "no event of the failed batch is left");
+        assert_eq!(
+            ctx.events().await,
+            0,
+            "no event of the failed batch is left"
+        );
         assert_eq!(ctx.count("digests").await, 0, "nor its digest");
         assert!(store.lineage(&digest).await.unwrap().is_none());
 

@@ -2,7 +2,9 @@
 //! image against the real registry (verdict recorded), `custody gitops check --store` records the
 //! merged promotion from a real Git repository, the webhook admits the image (admission
 //! recorded); then every query — CLI and REST — gives the chain. And durability: the service is
-//! SIGKILLed during a burst of acknowledged writes; every acknowledged event is there after.
+//! SIGKILLed during a burst of acknowledged writes; every acknowledged event is there after. And a
+//! full disk (SQLite only, a file-size limit): writes fail loudly, admission goes on, writes
+//! resume once there is room.
 //!
 //! Each scenario runs on both stores, as `sqlite::NAME` (a database file) and `postgres::NAME`
 //! (a fresh schema on `CUSTODY_TEST_POSTGRES`, dropped after): see `common/backends.rs`.
@@ -14,7 +16,7 @@ mod backends;
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use backends::{TestStore, each_backend};
@@ -104,6 +106,11 @@ fn start(config: &Path) -> Service {
         .stderr(log)
         .spawn()
         .unwrap();
+    wait_until_ready(child, config, &port)
+}
+
+/// Waits until the service just spawned answers `/readyz`.
+fn wait_until_ready(child: Child, config: &Path, port: &str) -> Service {
     // Owned before waiting, so a service that never answers is killed (and its log shown).
     let service = Service {
         child,
@@ -522,4 +529,309 @@ fn every_acknowledged_event_survives_a_sigkill_during_a_write_burst(store: &Test
         store.backend,
         acked.len()
     );
+}
+
+// A full disk, for real and without root: the service runs with a small file-size limit
+// (RLIMIT_FSIZE) and SIGXFSZ ignored, so a write that would grow a file past the limit fails
+// with EFBIG, which SQLite reports as a disk I/O error (or "database or disk is full"), exactly
+// where a full disk fails it. A fresh store (database 4 KiB, WAL about 90 KiB after the
+// migrations, shared memory 32 KiB) fits in the limit; a few batches of events fill the WAL.
+
+/// The file-size limit of the full-disk test: the service starts and migrates within it, and
+/// the WAL reaches it after a few batches of [`BATCH`] events.
+const FULL_DISK_LIMIT: u64 = 256 * 1024;
+/// Events per `POST /v1/events` while filling the disk.
+const BATCH: u32 = 100;
+/// Batches sent at most: the limited service fails within them, the control writes them all.
+const BATCHES: u32 = 20;
+/// Longest a request may take while the store is failing: the configured verification and
+/// admission deadline (8 s, `deadlines` in the configuration). A functional bound (admission
+/// is not held up by the store), not a benchmark.
+const PROMPT: Duration = Duration::from_secs(8);
+
+/// Starts `custody serve` with the file-size limit `bytes` (soft only, so the test can lift
+/// it without privileges) and SIGXFSZ ignored (an ignored signal stays ignored across `exec`).
+/// Its log goes through a pipe, as a container's does, so the limit does not cut the log.
+fn start_with_file_limit(config: &Path, bytes: u64) -> Service {
+    let port = std::fs::read_to_string(config)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("listen: 127.0.0.1:"))
+        .unwrap()
+        .to_owned();
+    assert_eq!(bytes % 512, 0);
+    // POSIX `ulimit -f` counts 512-byte blocks (dash, and bash as `sh`); checked below.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -S -f {}; exec \"$0\" serve --config \"$1\"",
+            bytes / 512
+        ))
+        .arg(env!("CARGO_BIN_EXE_custody"))
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pipes: [Box<dyn std::io::Read + Send>; 2] = [
+        Box::new(child.stdout.take().unwrap()),
+        Box::new(child.stderr.take().unwrap()),
+    ];
+    for mut pipe in pipes {
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path(config))
+            .unwrap();
+        std::thread::spawn(move || std::io::copy(&mut pipe, &mut log));
+    }
+    let service = wait_until_ready(child, config, &port);
+    // The limit the service runs under (the shell `exec`ed it: same process).
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", service.child.id())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max file size"))
+        .unwrap();
+    let soft: Vec<&str> = line.split_whitespace().skip(3).take(1).collect();
+    assert_eq!(soft, [bytes.to_string().as_str()], "{line}");
+    service
+}
+
+/// `POST /v1/events` with `n` verdict events for new digests (`tag` keeps them apart); the
+/// status, the body and how long it took.
+fn post_events(base: &str, tag: u32, n: u32) -> (u16, Value, Duration) {
+    let events: Vec<Value> = (0..n)
+        .map(|i| json!({"type": "verdict", "time": "2026-11-25T00:00:00Z", "image": "127.0.0.1:9/demo/app",
+            "digest": event_digest(tag, i), "environment": "production", "policy": "p",
+            "policyHash": format!("sha256:{}", "0".repeat(64)),
+            "trustRootHash": format!("sha256:{}", "0".repeat(64)), "decision": "allow",
+            "reasons": [], "logIndexes": []}))
+        .collect();
+    let started = Instant::now();
+    let (code, body) = post(base, "/v1/events", &json!({ "events": events }));
+    (code, body, started.elapsed())
+}
+
+fn event_digest(tag: u32, i: u32) -> String {
+    format!("sha256:{tag:08x}{i:056x}")
+}
+
+/// The value of a counter on `/metrics` (0 when absent).
+fn counter(base: &str, name: &str) -> u64 {
+    let text = reqwest::rt().block_on(async {
+        ::reqwest::Client::new()
+            .get(format!("{base}/metrics"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// A request while the store fails: answered within [`PROMPT`]; its status, body and time.
+fn timed_post(base: &str, path: &str, body: &Value) -> (u16, Value, Duration) {
+    let started = Instant::now();
+    let (code, body) = post(base, path, body);
+    let took = started.elapsed();
+    assert!(took < PROMPT, "{path} took {took:?} while the store failed");
+    (code, body, took)
+}
+
+#[test]
+fn a_full_disk_fails_writes_loudly_and_admission_goes_on() {
+    if !tools_available() {
+        return;
+    }
+    let registry = Registry::start();
+    registry.push(&["demo/app"]);
+    let host = registry.host();
+    let dir = TempDir::new("custody-full-disk");
+    let db = dir.0.join("lineage.db");
+    let config = write_config(&dir.0, &format!("sqlite:{}", db.display()), &host);
+    let service = start_with_file_limit(&config, FULL_DISK_LIMIT);
+    let base = service.base.clone();
+    let wal = db.with_file_name("lineage.db-wal");
+    let fresh = std::fs::metadata(&wal).map_or(0, |m| m.len());
+    assert!(
+        fresh > 0 && fresh < FULL_DISK_LIMIT / 2,
+        "the migrated store's WAL ({fresh} bytes) leaves room under the limit"
+    );
+
+    // 1. Acknowledged writes: answered 200 while they fit, then an error naming the store.
+    let mut written = 0;
+    let failed = (0..BATCHES).find_map(|tag| {
+        let (code, body, took) = post_events(&base, tag, BATCH);
+        if code == 200 {
+            assert_eq!(body["recorded"], BATCH, "{body}");
+            written += 1;
+            None
+        } else {
+            Some((tag, code, body, took))
+        }
+    });
+    let Some((tag, code, body, took)) = failed else {
+        panic!(
+            "{BATCHES} batches of {BATCH} events all written under a {FULL_DISK_LIMIT}-byte limit"
+        );
+    };
+    assert!(written > 0, "nothing written before the disk was full");
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["error"]["code"], "store-unavailable", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("lineage store recording events failed:")
+            && (message.contains("disk I/O error") || message.contains("disk is full")),
+        "{message}"
+    );
+    assert!(took < PROMPT, "the failed write took {took:?}");
+    eprintln!(
+        "full disk: {written} batches written, then {code} in {took:?}: {message}; WAL {} bytes",
+        std::fs::metadata(&wal).unwrap().len()
+    );
+    // The refused events are not there.
+    assert_eq!(
+        get(
+            &base,
+            &format!("/v1/lineage/digest/{}", event_digest(tag, 0))
+        )
+        .0,
+        404
+    );
+
+    // 2. Admission and verification go on, with their normal verdicts, while the store fails
+    // (each records an event that the writer fails to write).
+    let image = format!("{host}/demo/app@{}", app_digest());
+    let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "u-full", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"}, "namespace": "shop",
+        "name": "web-1", "operation": "CREATE", "userInfo": {},
+        "object": {"metadata": {"name": "web-1"}, "spec": {"containers": [{"name": "web", "image": image}]}}}});
+    let (code, body, took) = timed_post(&base, "/v1/admission", &review);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["response"]["allowed"], true, "{body:#}");
+    eprintln!("full disk: admission allowed in {took:?}");
+    let (code, body, took) = timed_post(
+        &base,
+        "/v1/verify",
+        &json!({"image": image, "environment": "staging"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["verdicts"][0]["decision"], "allow", "{body:#}");
+    eprintln!("full disk: verify allowed in {took:?}");
+    let (code, body, took) = timed_post(&base, "/v1/admission", &review);
+    assert_eq!((code, &body["response"]["allowed"]), (200, &json!(true)));
+    eprintln!("full disk: admission again in {took:?}");
+
+    // Acknowledged writes keep failing, each with the store's own error, as long as it is full.
+    let (code, body, took) = post_events(&base, tag + 1, BATCH);
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["error"]["message"], message, "{body}");
+    assert!(took < PROMPT, "the failed write took {took:?}");
+
+    // 3. The log says what failed, and the metrics count it.
+    eventually("the failed batches in the log and the metrics", || {
+        counter(&base, "custody_lineage_batches_failed_total") >= 2
+            && counter(&base, "custody_lineage_events_failed_total") >= u64::from(BATCH) + 2
+    });
+    let log = std::fs::read_to_string(log_path(&config)).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("lineage store: batch not written"))
+        .unwrap_or_else(|| panic!("no failed batch in the log:\n{log}"));
+    let line: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(line["level"], "ERROR", "{line}");
+    let error = line["fields"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("disk I/O error") || error.contains("disk is full"),
+        "{line}"
+    );
+    assert_eq!(line["fields"]["store"], db.to_str().unwrap(), "{line}");
+    eprintln!("full disk: logged {line}");
+    // Every failed batch names the disk, not a connection left broken by the first failure.
+    for l in log.lines().filter(|l| l.contains("batch not written")) {
+        assert!(
+            l.contains("(code: 778) disk I/O error") || l.contains("disk is full"),
+            "{l}"
+        );
+    }
+
+    // 4. Still alive, and still ready: readiness is about answering admission, which goes on
+    // without the store (an unready webhook would block admission, the opposite of the aim).
+    let mut service = service;
+    assert!(
+        service.child.try_wait().unwrap().is_none(),
+        "the service died"
+    );
+    assert_eq!(reqwest::blocking_get(&format!("{base}/readyz")), Some(200));
+
+    // 5. Room again (the limit lifted, as when space is freed): writes resume by themselves.
+    let lifted = Command::new("prlimit")
+        .arg(format!("--pid={}", service.child.id()))
+        .arg("--fsize=unlimited")
+        .status()
+        .unwrap();
+    assert!(lifted.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = (0, Value::Null);
+    while Instant::now() < deadline {
+        let (code, body, _) = post_events(&base, BATCHES + 1, 1);
+        if code == 200 {
+            break;
+        }
+        last = (code, body);
+    }
+    assert_eq!(
+        get(
+            &base,
+            &format!("/v1/lineage/digest/{}", event_digest(BATCHES + 1, 0))
+        )
+        .0,
+        200,
+        "writes did not resume after the disk had room again; last answer: {last:?}"
+    );
+    assert!(service.child.try_wait().unwrap().is_none());
+}
+
+/// The control: the same service under a generous file-size limit writes every batch the
+/// limited one could not, and counts no failure.
+#[test]
+fn full_disk_control_a_generous_limit_writes_every_batch() {
+    let dir = TempDir::new("custody-full-disk-control");
+    let db = dir.0.join("lineage.db");
+    let config = write_config(&dir.0, &format!("sqlite:{}", db.display()), "127.0.0.1:9");
+    let service = start_with_file_limit(&config, 1024 * FULL_DISK_LIMIT);
+    for tag in 0..BATCHES {
+        let (code, body, _) = post_events(&service.base, tag, BATCH);
+        assert_eq!(code, 200, "batch {tag}: {body}");
+    }
+    assert_eq!(
+        get(
+            &service.base,
+            &format!("/v1/lineage/digest/{}", event_digest(BATCHES - 1, 0))
+        )
+        .0,
+        200
+    );
+    assert!(
+        std::fs::metadata(db.with_file_name("lineage.db-wal"))
+            .unwrap()
+            .len()
+            > FULL_DISK_LIMIT
+    );
+    assert_eq!(
+        counter(&service.base, "custody_lineage_batches_failed_total"),
+        0
+    );
+    assert_eq!(
+        counter(&service.base, "custody_lineage_events_written_total"),
+        u64::from(BATCHES * BATCH)
+    );
+    let log = std::fs::read_to_string(log_path(&config)).unwrap();
+    assert!(!log.contains("batch not written"), "{log}");
 }

@@ -1,6 +1,6 @@
 //! Prometheus metrics (OpenMetrics text at `/metrics`), on an explicit registry (no globals).
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -35,6 +35,11 @@ pub struct Metrics {
     registry_requests: Counter,
     registry_errors: Counter,
     lineage_dropped: Counter,
+    lineage_written: Counter,
+    lineage_failed_batches: Counter,
+    lineage_failed_events: Counter,
+    /// The lineage store's writer, whose counters the three above follow.
+    writer: OnceLock<crate::store::Writer>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -109,6 +114,24 @@ impl Metrics {
             "Lineage events not recorded because the store queue was full or the store down",
             lineage_dropped.clone(),
         );
+        let lineage_written = Counter::default();
+        registry.register(
+            "lineage_events_written",
+            "Lineage events committed to the store",
+            lineage_written.clone(),
+        );
+        let lineage_failed_batches = Counter::default();
+        registry.register(
+            "lineage_batches_failed",
+            "Lineage store transactions that failed (disk full, connection lost, timeout)",
+            lineage_failed_batches.clone(),
+        );
+        let lineage_failed_events = Counter::default();
+        registry.register(
+            "lineage_events_failed",
+            "Lineage events in failed transactions: lost, unless an acknowledged submitter retries",
+            lineage_failed_events.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             verdicts,
@@ -120,7 +143,17 @@ impl Metrics {
             registry_requests,
             registry_errors,
             lineage_dropped,
+            lineage_written,
+            lineage_failed_batches,
+            lineage_failed_events,
+            writer: OnceLock::new(),
         }
+    }
+
+    /// Follows `writer`'s counters from now on (`custody_lineage_events_written`,
+    /// `…_batches_failed`, `…_events_failed`).
+    pub(super) fn set_writer(&self, writer: crate::store::Writer) {
+        let _ = self.writer.set(writer);
     }
 
     pub(super) fn lineage_dropped(&self) {
@@ -172,8 +205,20 @@ impl Metrics {
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if let Ok(r) = self.registry.lock() {
+            // Under the lock, so two scrapes never add the same difference twice.
+            if let Some(w) = self.writer.get() {
+                let s = w.stats();
+                catch_up(&self.lineage_written, s.written);
+                catch_up(&self.lineage_failed_batches, s.failed_batches);
+                catch_up(&self.lineage_failed_events, s.failed_events);
+            }
             let _ = prometheus_client::encoding::text::encode(&mut out, &r);
         }
         out
     }
+}
+
+/// Brings `counter` up to `total` (the writer's own count, which only grows).
+fn catch_up(counter: &Counter, total: u64) {
+    counter.inc_by(total.saturating_sub(counter.get()));
 }

@@ -208,6 +208,7 @@ pub async fn open_store(mut state: AppState) -> Result<AppState, String> {
         .map_err(|e| format!("lineage store: {e}"))?;
     let writer = crate::store::Writer::spawn(store.clone(), crate::store::WriterOptions::default());
     state.verdicts.set_writer(writer.clone());
+    state.metrics.set_writer(writer.clone());
     tracing::info!(backend = store.backend(), "lineage store open");
     state.store = Some(store);
     state.writer = Some(writer);

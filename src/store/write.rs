@@ -195,13 +195,31 @@ impl Store {
         loop {
             let result = match &self.backend {
                 Backend::Sqlite(pool) => {
+                    let dedicated = self.sqlite_writer.is_some();
                     let pool = self.sqlite_writer.as_ref().unwrap_or(pool);
-                    // IMMEDIATE: take the write lock now (waiting up to the busy timeout) rather
-                    // than when the first insert follows a read, where SQLite refuses at once.
                     async {
-                        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                        insert_rows!(&mut *tx, rows, "INSERT OR FAIL INTO");
-                        tx.commit().await
+                        let mut conn = pool.acquire().await?;
+                        // IMMEDIATE: take the write lock now (waiting up to the busy timeout)
+                        // rather than when the first insert follows a read, where SQLite
+                        // refuses at once.
+                        let result = async {
+                            let mut tx =
+                                sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+                            insert_rows!(&mut *tx, rows, "INSERT OR FAIL INTO");
+                            tx.commit().await
+                        }
+                        .await;
+                        // After an I/O error or a full disk SQLite rolls the transaction back
+                        // itself; sqlx's ROLLBACK then fails and the connection keeps counting
+                        // an open transaction, refusing every later BEGIN ("begin_with at
+                        // non-zero transaction depth"): the long-lived writer connection would
+                        // never write again. Close it after any failure; the next batch opens
+                        // a fresh one (`tests/lineage.rs`, a_full_disk_…). An in-memory store
+                        // keeps its only connection (closing it would drop the database).
+                        if result.is_err() && dedicated {
+                            conn.close_on_drop();
+                        }
+                        result
                     }
                     .await
                 }

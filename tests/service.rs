@@ -1776,3 +1776,176 @@ fn serve_refuses_to_start_with_an_unusable_attest_key_and_starts_with_a_good_one
         "{body}"
     );
 }
+
+/// `custody serve --store URL` (and `CUSTODY_STORE`, which `custody lineage` reads too) opens the
+/// lineage store without a configuration file: the lineage routes answer from it (an unknown digest
+/// is 404, not "no store"); without it they answer 501; a store that cannot be opened stops the
+/// service at start, naming the store.
+#[test]
+fn serve_store_flag_opens_the_lineage_store_without_a_configuration_file() {
+    let d = TempDir::new("custody-serve-store");
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let start = |args: &[String], env: Option<&str>| -> (KillOnDrop, u16) {
+        let port = common::registry::free_port();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_custody"));
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env_remove("CUSTODY_STORE")
+            .env_remove("CUSTODY_CONFIG")
+            .stderr(std::process::Stdio::null());
+        if let Some(url) = env {
+            cmd.env("CUSTODY_STORE", url);
+        }
+        (KillOnDrop(cmd.spawn().unwrap()), port)
+    };
+    let status = |port: u16, path: &str| -> String {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "5",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .arg(format!("http://127.0.0.1:{port}{path}"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ready = |port: u16| {
+        let started = std::time::Instant::now();
+        while status(port, "/readyz") != "200" {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "service did not become ready"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let lineage = format!("/v1/lineage/digest/{digest}");
+
+    let flag_db = d.0.join("flag.db");
+    let (child, port) = start(
+        &["--store".into(), format!("sqlite:{}", flag_db.display())],
+        None,
+    );
+    ready(port);
+    assert_eq!(
+        status(port, &lineage),
+        "404",
+        "a store that has not seen the digest"
+    );
+    assert!(flag_db.exists(), "the SQLite store was created");
+    drop(child);
+
+    // Admissions are recorded without a `cluster:` (the environment stands in) and for an object
+    // without a namespace; before, the store refused both and the events were dropped.
+    let admitted_db = d.0.join("admitted.db");
+    let (child, port) = start(
+        &[
+            "--store".into(),
+            format!("sqlite:{}", admitted_db.display()),
+            "--environment".into(),
+            "production".into(),
+        ],
+        None,
+    );
+    ready(port);
+    let image = format!("127.0.0.1:1/demo/app@{digest}");
+    let mut clusterless = pod(&[&image], false);
+    clusterless["request"]
+        .as_object_mut()
+        .unwrap()
+        .remove("namespace");
+    clusterless["request"]["object"]["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("namespace");
+    for review in [pod(&[&image], false), clusterless] {
+        let body = d.0.join("review.json");
+        std::fs::write(&body, review.to_string()).unwrap();
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "10",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .args(["-H", "content-type: application/json", "--data-binary"])
+            .arg(format!("@{}", body.display()))
+            .arg(format!("http://127.0.0.1:{port}/v1/admission"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rows: Vec<(String, String, String)> = rt.block_on(async {
+        use sqlx::Connection as _;
+        let started = std::time::Instant::now();
+        loop {
+            let mut c =
+                sqlx::SqliteConnection::connect(&format!("sqlite:{}", admitted_db.display()))
+                    .await
+                    .unwrap();
+            let rows: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT cluster, namespace, outcome FROM admissions ORDER BY namespace DESC",
+            )
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+            c.close().await.unwrap();
+            if rows.len() >= 2 || started.elapsed() > Duration::from_secs(5) {
+                break rows;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    assert_eq!(
+        rows,
+        vec![
+            ("production".into(), "shop".into(), "deny".into()),
+            ("production".into(), String::new(), "deny".into()),
+        ],
+        "both admissions recorded, the environment standing in for the cluster"
+    );
+    drop(child);
+
+    let env_db = d.0.join("env.db");
+    let (child, port) = start(&[], Some(&format!("sqlite:{}", env_db.display())));
+    ready(port);
+    assert_eq!(status(port, &lineage), "404");
+    assert!(env_db.exists(), "CUSTODY_STORE is read");
+    drop(child);
+
+    let (child, port) = start(&[], None);
+    ready(port);
+    assert_eq!(status(port, &lineage), "501", "no store configured");
+    drop(child);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "mysql://nope",
+        ])
+        .env_remove("CUSTODY_STORE")
+        .env_remove("CUSTODY_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("lineage store") && stderr.contains("unknown scheme"),
+        "{stderr}"
+    );
+}

@@ -17,6 +17,10 @@ pub(super) struct Args {
     /// The environment judged when a request names none (overrides the file).
     #[arg(long, env = "CUSTODY_ENVIRONMENT", value_name = "ENV")]
     environment: Option<String>,
+    /// Lineage store URL: `sqlite:PATH` or `postgres://…` (overrides the file's `store`; see
+    /// docs/lineage.md). The same variable `custody lineage` reads, so both find one store.
+    #[arg(long, env = "CUSTODY_STORE", value_name = "URL")]
+    store: Option<String>,
     /// Registry reached over plain HTTP (added to the file's list). Repeatable.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     insecure_registries: Vec<String>,
@@ -61,6 +65,9 @@ pub(super) fn run(args: Args) -> u8 {
     config.registry.insecure.extend(args.insecure_registries);
     if args.environment.is_some() {
         config.environment = args.environment;
+    }
+    if args.store.is_some() {
+        config.store = args.store;
     }
     if args.config.is_none() {
         let addr = config.listen_addr();

@@ -36,7 +36,8 @@ pub struct ServiceConfig {
     /// lineage routes and pages answer 501/503.
     #[serde(default)]
     pub store: Option<String>,
-    /// This cluster's name, recorded with admission events.
+    /// This cluster's name, recorded with admission events (and counted as the environment they
+    /// reached); absent: the `environment`, else `default` (see [`Self::admission_cluster`]).
     #[serde(default)]
     pub cluster: Option<String>,
     /// Signed verification summaries on request (`POST /v1/attest`); absent: that endpoint
@@ -258,6 +259,19 @@ impl ServiceConfig {
         serde_saphyr::from_str(text).map_err(|e| e.without_snippet().to_string())
     }
 
+    /// The cluster name admission events carry: `cluster`, else `environment` (lineage counts a
+    /// cluster as the environment of that name, so an unnamed cluster that judges for
+    /// `production` shows up there), else `default`. Never empty: the store refuses an empty
+    /// cluster, which dropped every admission event of a service configured without one.
+    pub fn admission_cluster(&self) -> &str {
+        fn named(s: Option<&str>) -> Option<&str> {
+            s.filter(|c| !c.is_empty())
+        }
+        named(self.cluster.as_deref())
+            .or(named(self.environment.as_deref()))
+            .unwrap_or("default")
+    }
+
     /// The listen address to use.
     pub fn listen_addr(&self) -> String {
         self.listen.clone().unwrap_or_else(|| {
@@ -272,5 +286,28 @@ impl ServiceConfig {
     /// A deadline as a `Duration`.
     pub fn ms(ms: u64) -> Duration {
         Duration::from_millis(ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admission_cluster_is_the_cluster_else_the_environment_else_default() {
+        let mut c = ServiceConfig::default();
+        assert_eq!(c.admission_cluster(), "default");
+        c.environment = Some("production".into());
+        assert_eq!(c.admission_cluster(), "production");
+        c.cluster = Some("prod-eu-1".into());
+        assert_eq!(c.admission_cluster(), "prod-eu-1");
+        c.cluster = Some(String::new());
+        assert_eq!(
+            c.admission_cluster(),
+            "production",
+            "an empty name is no name"
+        );
+        c.environment = Some(String::new());
+        assert_eq!(c.admission_cluster(), "default");
     }
 }

@@ -348,12 +348,13 @@ pub(super) async fn admission(
             req.kind.kind,
             object.metadata.name.as_deref().unwrap_or(&req.name)
         );
+        let cluster = state.config.admission_cluster();
         for (image, v) in images.iter().zip(&verdicts) {
             super::lineage::record_admission(
                 &state,
                 crate::store::AdmissionEvent {
                     time: now.clone(),
-                    cluster: state.config.cluster.clone().unwrap_or_default(),
+                    cluster: cluster.to_owned(),
                     namespace: req.namespace.clone().unwrap_or_default(),
                     workload: workload.clone(),
                     image: image

@@ -234,7 +234,8 @@ fn admission(a: &AdmissionEvent) -> Result<AdmissionRow, StoreError> {
     Ok(AdmissionRow {
         time: time("admission time", &a.time)?,
         cluster: text("admission cluster", &a.cluster, true)?,
-        namespace: text("admission namespace", &a.namespace, true)?,
+        // Empty for a cluster-scoped object.
+        namespace: text("admission namespace", &a.namespace, false)?,
         workload: text("admission workload", &a.workload, true)?,
         image: text("admission image", &a.image, true)?,
         digest: a

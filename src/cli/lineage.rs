@@ -171,7 +171,11 @@ mod text {
                         .map(|p| format!(", PR {p}"))
                         .unwrap_or_default()
                 ),
-                _ => format!("admission, {}/{}", o(&e.cluster), o(&e.namespace)),
+                _ => match e.namespace.as_deref().filter(|ns| !ns.is_empty()) {
+                    Some(ns) => format!("admission, {}/{ns}", o(&e.cluster)),
+                    // A cluster-scoped object.
+                    None => format!("admission, {}", o(&e.cluster)),
+                },
             };
             s.push_str(&format!(
                 "  {:<12} first {}  last {}  via {how}\n",
@@ -227,5 +231,53 @@ mod text {
             ));
         }
         s + &more(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{EnvironmentReached, Lineage};
+
+    fn reached(env: &str, via: &str, namespace: Option<&str>) -> EnvironmentReached {
+        EnvironmentReached {
+            environment: env.into(),
+            first_seen: "2026-11-20T10:00:00.000000Z".into(),
+            last_seen: "2026-11-21T10:00:00.000000Z".into(),
+            via: via.into(),
+            commit: (via == "promotion").then(|| "a22f1f2".to_owned()),
+            pull_request: (via == "promotion").then(|| "#7".to_owned()),
+            cluster: (via == "admission").then(|| env.to_owned()),
+            namespace: namespace.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn environments_name_promotions_and_admissions_without_an_empty_namespace() {
+        let l = Lineage {
+            digest: format!("sha256:{}", "ab".repeat(32)),
+            images: vec!["ghcr.io/acme/app".into()],
+            builds: vec![],
+            signers: vec![],
+            verdicts: vec![],
+            environments: vec![
+                reached("staging", "promotion", None),
+                reached("production", "admission", Some("shop")),
+                reached("prod-eu", "admission", Some("")),
+            ],
+            promotions: vec![],
+            admissions: vec![],
+            sbom_digests: vec![],
+            log_indexes: vec![],
+        };
+        let text = super::text::lineage(&l);
+        assert!(
+            text.contains("via promotion, commit a22f1f2, PR #7"),
+            "{text}"
+        );
+        assert!(text.contains("via admission, production/shop\n"), "{text}");
+        assert!(
+            text.contains("via admission, prod-eu\n"),
+            "a cluster-scoped object has no namespace to show: {text}"
+        );
     }
 }

@@ -363,8 +363,9 @@ fn timeline(reached: &[EnvironmentReached]) -> Vec<EnvironmentRow> {
                     .as_deref()
                     .map(|p| format!("pull request {p}")),
                 e.cluster.as_deref().map(|c| match e.namespace.as_deref() {
-                    Some(ns) => format!("{c}/{ns}"),
-                    None => c.to_owned(),
+                    // Empty for a cluster-scoped object.
+                    Some(ns) if !ns.is_empty() => format!("{c}/{ns}"),
+                    _ => c.to_owned(),
                 }),
             ],
         );
@@ -470,6 +471,11 @@ mod tests {
         assert_eq!(production.first_seen, "2026-11-04 10:00:00 UTC");
         assert_eq!(production.last_seen, "2026-11-04 10:05:00 UTC");
         assert_eq!(production.via, "promotion; admission · production/shop");
+
+        // A cluster-scoped object (no namespace) shows the cluster alone.
+        let mut scoped = reached("prod-eu", "2026-11-05T10:00:00.000000Z", "admission");
+        scoped.namespace = Some(String::new());
+        assert_eq!(timeline(&[scoped])[0].via, "admission · prod-eu");
     }
 
     #[test]

@@ -25,8 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use custody::store::{
-    AdmissionEvent, Event, Page, PromotionEvent, Rejected, Store, StoreError, VerdictEvent, Writer,
-    WriterOptions,
+    AdmissionEvent, Event, PRUNE_CHUNK, Page, PromotionEvent, Pruned, Rejected, Store, StoreError,
+    VerdictEvent, Writer, WriterOptions,
 };
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection as _};
@@ -2224,6 +2224,245 @@ async fn a_statement_failing_mid_batch_leaves_nothing_of_the_batch() {
         assert_eq!(ctx.count("admissions").await, 2);
         let lineage = store.lineage(&digest).await.unwrap().expect("recorded");
         assert_eq!(lineage.verdicts.len(), 1);
+        store.close().await;
+    })
+    .await;
+}
+
+/// Retention: `prune` deletes the admissions (and, when asked, the verdicts) strictly before a
+/// time, across more ids than one delete chunk, keeps promotions and everything at or after the
+/// time, refuses a malformed time without deleting anything, and does nothing the second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_deletes_old_admissions_and_verdicts_and_keeps_the_rest() {
+    each_backend("prune", |ctx| async move {
+        let store = ctx.open().await;
+        let (kept, gone) = (dg('c'), dg('d'));
+        let cutoff = "2026-11-01T00:00:00Z";
+        let time = |date: &str, i: usize| {
+            format!("{date}T{:02}:{:02}:{:02}Z", i / 3600, (i / 60) % 60, i % 60)
+        };
+        // 2.5 delete chunks of admissions, old and new interleaved.
+        let n = usize::try_from(PRUNE_CHUNK).unwrap() * 5 / 2;
+        let mut events = Vec::with_capacity(n + 4);
+        for i in 0..n {
+            let (date, digest) = if i % 2 == 0 {
+                ("2026-10-31", &gone)
+            } else {
+                ("2026-11-01", &kept)
+            };
+            events.push(admission(
+                &time(date, i),
+                "prod",
+                "shop",
+                IMAGE,
+                Some(digest),
+                "allow",
+            ));
+        }
+        events.push(Event::Verdict(verdict(
+            "2026-10-30T00:00:00Z",
+            IMAGE,
+            &gone,
+            Some("prod"),
+            "allow",
+        )));
+        events.push(Event::Verdict(verdict(
+            cutoff,
+            IMAGE,
+            &kept,
+            Some("prod"),
+            "allow",
+        )));
+        events.push(promotion(
+            "2026-10-30T00:00:00Z",
+            "prod",
+            IMAGE,
+            None,
+            &gone,
+            "c0ffee0000000000000000000000000000000000",
+            None,
+            "promotion",
+        ));
+        for chunk in events.chunks(1000) {
+            store.record(chunk).await.unwrap();
+        }
+        let half = i64::try_from(n / 2).unwrap();
+        assert_eq!(ctx.count("admissions").await, 2 * half);
+
+        let err = store.prune("last week", true).await.unwrap_err();
+        assert!(err.to_string().contains("last week"), "{err}");
+        assert_eq!(ctx.events().await, 2 * half + 3, "nothing deleted");
+
+        let pruned = store.prune(cutoff, false).await.unwrap();
+        assert_eq!(
+            (pruned.admissions, pruned.verdicts),
+            (u64::try_from(half).unwrap(), 0)
+        );
+        assert_eq!(ctx.count("admissions").await, half, "the newer half stays");
+        assert_eq!(ctx.count("verdicts").await, 2, "verdicts only when asked");
+        assert_eq!(ctx.count("promotions").await, 1, "promotions never");
+
+        let l = store.lineage(&gone).await.unwrap().expect("still known");
+        assert!(l.admissions.is_empty(), "its admissions are gone");
+        assert_eq!(
+            l.environments
+                .iter()
+                .map(|e| (e.environment.as_str(), e.via.as_str()))
+                .collect::<Vec<_>>(),
+            [("prod", "promotion")],
+            "the promotion still says where it went"
+        );
+        let l = store.lineage(&kept).await.unwrap().expect("kept");
+        assert!(!l.admissions.is_empty());
+
+        let pruned = store.prune(cutoff, true).await.unwrap();
+        assert_eq!((pruned.admissions, pruned.verdicts), (0, 1));
+        assert_eq!(
+            ctx.count("verdicts").await,
+            1,
+            "the verdict at the cutoff stays"
+        );
+        let pruned = store.prune(cutoff, true).await.unwrap();
+        assert_eq!(pruned, Pruned::default(), "nothing left to prune");
+        store.close().await;
+    })
+    .await;
+}
+
+/// `custody lineage --prune-before TIME [--prune-verdicts]`: says what it deleted (text and
+/// JSON), exit 0; a malformed time or `--prune-verdicts` alone is an error (exit 2) that deletes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_prunes_and_refuses_bad_requests() {
+    let dir = TempDir::new("cli-prune");
+    let url = format!("sqlite:{}", dir.0.join("lineage.db").display());
+    let store = Store::open(&url).await.unwrap();
+    store
+        .record(&[
+            admission(
+                "2026-10-01T00:00:00Z",
+                "prod",
+                "shop",
+                IMAGE,
+                Some(&dg('a')),
+                "allow",
+            ),
+            admission(
+                "2026-12-01T00:00:00Z",
+                "prod",
+                "shop",
+                IMAGE,
+                Some(&dg('a')),
+                "allow",
+            ),
+            Event::Verdict(verdict(
+                "2026-10-01T00:00:00Z",
+                IMAGE,
+                &dg('a'),
+                None,
+                "allow",
+            )),
+        ])
+        .await
+        .unwrap();
+    store.close().await;
+    let custody = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
+            .arg("lineage")
+            .args(args)
+            .args(["--store", &url])
+            .env_remove("CUSTODY_STORE")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, _, stderr) = custody(&["--prune-before", "last week"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("last week"), "{stderr}");
+    let (code, _, stderr) = custody(&["--prune-verdicts"]);
+    assert_eq!(
+        code,
+        Some(2),
+        "--prune-verdicts needs --prune-before: {stderr}"
+    );
+
+    let (code, stdout, stderr) = custody(&["--prune-before", "2026-11-01T00:00:00Z"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout.trim(),
+        "deleted 1 admission and 0 verdicts recorded before 2026-11-01T00:00:00Z"
+    );
+    let (code, stdout, stderr) = custody(&[
+        "--prune-before",
+        "2026-11-01T00:00:00Z",
+        "--prune-verdicts",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json, serde_json::json!({"admissions": 0, "verdicts": 1}));
+
+    let store = Store::open(&url).await.unwrap();
+    let l = store.lineage(&dg('a')).await.unwrap().expect("known");
+    assert_eq!(l.admissions.len(), 1, "the December admission stays");
+    assert!(l.verdicts.is_empty());
+    store.close().await;
+}
+
+/// Pruning while the service's writer keeps recording: every acknowledged new event is there
+/// afterwards, and exactly the old admissions are gone (SQLite: the deletes and the writer's
+/// batches take turns on the write lock; PostgreSQL: they touch different rows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_while_the_writer_records_loses_nothing_new() {
+    each_backend("prune-concurrent", |ctx| async move {
+        let store = ctx.open().await;
+        let old: Vec<Event> = (0..30_000usize)
+            .map(|i| {
+                admission(
+                    &format!(
+                        "2026-10-01T{:02}:{:02}:{:02}Z",
+                        i / 3600,
+                        (i / 60) % 60,
+                        i % 60
+                    ),
+                    "prod",
+                    "shop",
+                    IMAGE,
+                    Some(&dg('a')),
+                    "allow",
+                )
+            })
+            .collect();
+        for chunk in old.chunks(1000) {
+            store.record(chunk).await.unwrap();
+        }
+        let writer = Writer::spawn(store.clone(), WriterOptions::default());
+        let producer = {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                for k in 0..40u64 {
+                    let batch = (0..250u64).map(|j| mixed(7, k * 250 + j)).collect();
+                    writer.submit_acked(batch).await.unwrap();
+                }
+            })
+        };
+        let pruned = store.prune("2026-11-01T00:00:00Z", false).await.unwrap();
+        producer.await.unwrap();
+        writer.flush().await.unwrap();
+        assert_eq!(pruned.admissions, 30_000);
+        let new_events = 40 * 250;
+        assert_eq!(writer.stats().written, new_events);
+        assert_eq!(
+            ctx.events().await,
+            i64::try_from(new_events).unwrap(),
+            "every acknowledged new event is there, no old admission is"
+        );
         store.close().await;
     })
     .await;

@@ -5,7 +5,7 @@ use crate::store::{Page, Store};
 
 /// Arguments.
 #[derive(Debug, clap::Args)]
-#[command(group = clap::ArgGroup::new("query").required(true).args(["digest", "commit", "env", "signer"]))]
+#[command(group = clap::ArgGroup::new("query").required(true).args(["digest", "commit", "env", "signer", "prune_before"]))]
 pub struct Args {
     /// The lineage of one digest: source → build → digest → evidence → environments, with times.
     digest: Option<String>,
@@ -21,6 +21,13 @@ pub struct Args {
     /// Everything this identity signed that was admitted.
     #[arg(long, value_name = "IDENTITY")]
     signer: Option<String>,
+    /// Retention: delete the admissions recorded before this time (RFC 3339); promotions are
+    /// kept. Prints how many were deleted; exit 0.
+    #[arg(long, value_name = "TIME")]
+    prune_before: Option<String>,
+    /// With `--prune-before`: delete the verdicts before that time too.
+    #[arg(long, requires = "prune_before")]
+    prune_verdicts: bool,
     /// The store: `sqlite:PATH` or `postgres://…`.
     #[arg(long, env = "CUSTODY_STORE", value_name = "URL")]
     store: String,
@@ -35,7 +42,7 @@ pub struct Args {
     output: Output,
 }
 
-/// Runs it: 0 found, 1 nothing recorded, 2 error.
+/// Runs it: 0 found (or pruned), 1 nothing recorded, 2 error.
 pub fn run(args: Args) -> u8 {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -95,7 +102,21 @@ async fn query(args: &Args) -> Result<(String, String, bool), String> {
         let found = !p.items.is_empty();
         return Ok((text::signed(s, &p), pretty(&p), found));
     }
-    Err("give a DIGEST, --commit, --env with --at, or --signer".into())
+    if let Some(before) = &args.prune_before {
+        let p = store
+            .prune(before, args.prune_verdicts)
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = format!(
+            "deleted {} admission{} and {} verdict{} recorded before {before}",
+            p.admissions,
+            if p.admissions == 1 { "" } else { "s" },
+            p.verdicts,
+            if p.verdicts == 1 { "" } else { "s" },
+        );
+        return Ok((text, pretty(&p), true));
+    }
+    Err("give a DIGEST, --commit, --env with --at, --signer, or --prune-before".into())
 }
 
 /// Text renderings.

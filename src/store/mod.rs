@@ -52,6 +52,7 @@ mod cursor;
 mod error;
 mod input;
 mod model;
+mod prune;
 mod read;
 mod write;
 pub mod writer;
@@ -75,6 +76,7 @@ pub use model::{
     AdmissionEvent, Build, Built, Deployed, EnvironmentReached, Event, Lineage, Page, Paged,
     PromotionEvent, SearchHit, Signed, SignerSeen, VerdictEvent, VerdictRecord, VerdictSummary,
 };
+pub use prune::{PRUNE_CHUNK, Pruned};
 pub use writer::{Rejected, Writer, WriterOptions, WriterStats};
 
 /// Default [`Page::limit`].

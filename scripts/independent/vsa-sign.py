@@ -15,24 +15,12 @@ default (not custody's convention): custody must not depend on it. Prints the en
 Exit status: 0, 2 usage, 3 the tools could not be installed (see vsa-setup.sh).
 """
 import os
-import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vsa_bootstrap import bootstrap  # noqa: E402
 
-
-def _bootstrap():
-    if os.environ.get("CUSTODY_VSA_VENV_ACTIVE") == "1":
-        return
-    r = subprocess.run([os.path.join(HERE, "vsa-setup.sh")], stdout=subprocess.PIPE)
-    if r.returncode != 0:
-        sys.exit(3)
-    py = r.stdout.decode().strip().splitlines()[-1]
-    os.environ["CUSTODY_VSA_VENV_ACTIVE"] = "1"
-    os.execv(py, [py, os.path.abspath(__file__), *sys.argv[1:]])
-
-
-_bootstrap()
+bootstrap(__file__)
 
 import argparse  # noqa: E402
 import json  # noqa: E402

@@ -2395,7 +2395,7 @@ async fn the_cli_prunes_and_refuses_bad_requests() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(
         stdout.trim(),
-        "deleted 1 admission and 0 verdicts recorded before 2026-11-01T00:00:00Z"
+        "deleted 1 admission and 0 verdicts that occurred before 2026-11-01T00:00:00Z"
     );
     let (code, stdout, stderr) = custody(&[
         "--prune-before",
@@ -2464,6 +2464,82 @@ async fn pruning_while_the_writer_records_loses_nothing_new() {
             "every acknowledged new event is there, no old admission is"
         );
         store.close().await;
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Review fixes: lineage bounds and damaged rows
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lineage_lists_at_most_100_environments_the_first_reached() {
+    each_backend("lineage-env-cap", |ctx| async move {
+        let store = ctx.open().await;
+        let digest = dg('7');
+        let mut events = Vec::new();
+        // 150 environments by promotion (minutes 0..150), 150 by admission (seconds 30 later).
+        for i in 0..150u32 {
+            let t = format!("2026-11-01T{:02}:{:02}:00Z", i / 60, i % 60);
+            let ta = format!("2026-11-01T{:02}:{:02}:30Z", i / 60, i % 60);
+            events.push(promotion(
+                &t,
+                &format!("env-{i:03}"),
+                IMAGE,
+                None,
+                &digest,
+                "a22f1f2",
+                None,
+                "promotion",
+            ));
+            events.push(admission(
+                &ta,
+                &format!("cluster-{i:03}"),
+                "shop",
+                IMAGE,
+                Some(&digest),
+                "allow",
+            ));
+        }
+        store.record(&events).await.unwrap();
+        let l = store.lineage(&digest).await.unwrap().unwrap();
+        assert_eq!(
+            l.environments.len(),
+            usize::try_from(custody::store::LINEAGE_MAX_ROWS).unwrap()
+        );
+        let names: Vec<&str> = l
+            .environments
+            .iter()
+            .map(|e| e.environment.as_str())
+            .collect();
+        assert_eq!(
+            names[..4],
+            ["env-000", "cluster-000", "env-001", "cluster-001"]
+        );
+        assert_eq!(names[98..], ["env-049", "cluster-049"]);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_stored_list_is_an_error_not_an_empty_list() {
+    each_backend("damaged-row", |ctx| async move {
+        let store = ctx.open().await;
+        let digest = dg('8');
+        let mut v = verdict("2026-11-01T00:00:00Z", IMAGE, &digest, None, "deny");
+        v.log_indexes = vec![7];
+        store.record(&[Event::Verdict(v)]).await.unwrap();
+        let id = store.lineage(&digest).await.unwrap().unwrap().verdicts[0].id;
+        assert!(store.verdict(id).await.unwrap().is_some());
+        ctx.exec("UPDATE {s}verdicts SET reasons = 'not json', log_indexes = '[oops'")
+            .await;
+        let e = store.verdict(id).await.unwrap_err();
+        assert!(
+            matches!(e, StoreError::Query { .. }) && !e.is_caller_error(),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("reading a verdict"), "{e}");
+        let e = store.lineage(&digest).await.unwrap_err();
+        assert!(matches!(e, StoreError::Query { .. }), "{e:?}");
     })
     .await;
 }

@@ -16,13 +16,13 @@ pub struct Args {
     #[arg(long, value_name = "ENVIRONMENT", requires = "at")]
     env: Option<String>,
     /// The time for `--env` (RFC 3339).
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", requires = "env")]
     at: Option<String>,
     /// Everything this identity signed that was admitted.
     #[arg(long, value_name = "IDENTITY")]
     signer: Option<String>,
-    /// Retention: delete the admissions recorded before this time (RFC 3339); promotions are
-    /// kept. Prints how many were deleted; exit 0.
+    /// Retention: delete the admissions whose time (the event's, not when it was stored) is
+    /// before this time (RFC 3339); promotions are kept. Prints how many were deleted; exit 0.
     #[arg(long, value_name = "TIME")]
     prune_before: Option<String>,
     /// With `--prune-before`: delete the verdicts before that time too.
@@ -108,7 +108,7 @@ async fn query(args: &Args) -> Result<(String, String, bool), String> {
             .await
             .map_err(|e| e.to_string())?;
         let text = format!(
-            "deleted {} admission{} and {} verdict{} recorded before {before}",
+            "deleted {} admission{} and {} verdict{} that occurred before {before}",
             p.admissions,
             if p.admissions == 1 { "" } else { "s" },
             p.verdicts,

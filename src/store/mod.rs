@@ -46,7 +46,9 @@
 //!
 //! Every query binds its arguments (never formats them into SQL), checks digests, commit
 //! prefixes and times before touching the database, and pages with an opaque keyset cursor
-//! ([`Page`], never OFFSET). Lists inside a [`Lineage`] are capped at [`LINEAGE_MAX_ROWS`].
+//! ([`Page`], never OFFSET). Lists inside a [`Lineage`] are capped at [`LINEAGE_MAX_ROWS`]. A
+//! query (and each prune chunk) that takes longer than [`QUERY_TIMEOUT`] fails with
+//! [`StoreError::Timeout`].
 
 mod cursor;
 mod error;
@@ -104,6 +106,9 @@ pub const POSTGRES_MAX_CONNECTIONS: u32 = 8;
 /// How long an operation waits for a pooled connection (and so how soon an unreachable
 /// PostgreSQL server is reported).
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest a query (a lineage, a page, a search, a verdict) or one prune chunk may take,
+/// connection wait included, before it fails with [`StoreError::Timeout`].
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -159,6 +164,20 @@ macro_rules! with_conn {
     };
 }
 pub(crate) use with_conn;
+
+/// Runs `operation` under [`QUERY_TIMEOUT`]: a query that takes longer fails with
+/// [`StoreError::Timeout`] (its connection is dropped with it, not reused half-read).
+pub(crate) async fn timed<T>(
+    operation: &'static str,
+    fut: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(QUERY_TIMEOUT, fut)
+        .await
+        .unwrap_or(Err(StoreError::Timeout {
+            operation,
+            after: QUERY_TIMEOUT,
+        }))
+}
 
 impl Store {
     /// Opens (creating if needed) the store at `url` and brings its schema up to date.

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::{Store, StoreError, input, with_conn};
+use super::{Store, StoreError, input, timed, with_conn};
 
 /// Ids per delete statement.
 pub const PRUNE_CHUNK: i64 = 10_000;
@@ -33,10 +33,13 @@ enum Table {
 }
 
 impl Table {
-    fn max_id(self) -> &'static str {
+    /// The smallest and largest id (0 and 0 for an empty table).
+    fn id_range(self) -> &'static str {
         match self {
-            Table::Admissions => "SELECT COALESCE(MAX(id), 0) FROM admissions",
-            Table::Verdicts => "SELECT COALESCE(MAX(id), 0) FROM verdicts",
+            Table::Admissions => {
+                "SELECT COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM admissions"
+            }
+            Table::Verdicts => "SELECT COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM verdicts",
         }
     }
 
@@ -62,8 +65,10 @@ impl Store {
     /// shrinks with `VACUUM`.
     ///
     /// # Errors
-    /// [`StoreError::InvalidTime`] for a bad `before`; a query error when a delete fails (the
-    /// chunks deleted before it stay deleted).
+    /// [`StoreError::InvalidTime`] for a bad `before`; a query error when a delete fails, or
+    /// [`StoreError::Timeout`] when one chunk takes over
+    /// [`QUERY_TIMEOUT`](crate::store::QUERY_TIMEOUT) (the chunks deleted before it stay
+    /// deleted; running it again goes on).
     pub async fn prune(&self, before: &str, verdicts: bool) -> Result<Pruned, StoreError> {
         let before = input::time("before", before)?;
         let admissions = self.prune_table(Table::Admissions, &before).await?;
@@ -81,26 +86,33 @@ impl Store {
     async fn prune_table(&self, table: Table, before: &str) -> Result<u64, StoreError> {
         let op = "pruning old events";
         let q = |e| StoreError::from_sqlx(op, e);
-        let max: i64 = with_conn!(self, op, |conn| {
-            sqlx::query_scalar(table.max_id())
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(q)?
-        });
-        let mut deleted = 0u64;
-        let mut low = 0i64;
-        while low < max {
-            let high = low.saturating_add(PRUNE_CHUNK);
-            deleted += with_conn!(self, op, |conn| {
-                sqlx::query(table.delete())
-                    .bind(low)
-                    .bind(high)
-                    .bind(before)
-                    .execute(&mut *conn)
+        let (min, max): (i64, i64) = timed(op, async {
+            Ok(with_conn!(self, op, |conn| {
+                sqlx::query_as(table.id_range())
+                    .fetch_one(&mut *conn)
                     .await
                     .map_err(q)?
-                    .rows_affected()
-            });
+            }))
+        })
+        .await?;
+        let mut deleted = 0u64;
+        // From just below the oldest id left: earlier prunes emptied the ranges below it.
+        let mut low = min.saturating_sub(1).max(0);
+        while low < max {
+            let high = low.saturating_add(PRUNE_CHUNK);
+            deleted += timed(op, async {
+                Ok(with_conn!(self, op, |conn| {
+                    sqlx::query(table.delete())
+                        .bind(low)
+                        .bind(high)
+                        .bind(before)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(q)?
+                        .rows_affected()
+                }))
+            })
+            .await?;
             low = high;
         }
         Ok(deleted)

@@ -17,11 +17,34 @@ use super::model::{
     AdmissionEvent, Build, Built, Deployed, EnvironmentReached, Lineage, Page, Paged,
     PromotionEvent, SearchHit, Signed, SignerSeen, VerdictEvent, VerdictRecord, VerdictSummary,
 };
-use super::{LINEAGE_MAX_LOG_INDEXES, MAX_PAGE_LIMIT, Store, StoreError, with_conn};
+use super::{
+    LINEAGE_MAX_LOG_INDEXES, LINEAGE_MAX_ROWS, MAX_PAGE_LIMIT, Store, StoreError, timed, with_conn,
+};
 
 /// Maps a driver error during `operation`.
 fn q(operation: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| StoreError::from_sqlx(operation, e)
+}
+
+/// Cuts `rows`, fetched with `limit + 1`, to `limit`; whether a next page exists.
+fn trim_page<T>(rows: &mut Vec<T>, limit: i64) -> bool {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    more
+}
+
+/// A page with nothing on it (and no next page).
+fn no_items<T>() -> Paged<T> {
+    Paged {
+        items: Vec::new(),
+        next: None,
+    }
+}
+
+/// A stored JSON list (reasons, log indexes) that does not parse: the row is damaged.
+fn damaged(operation: &'static str, e: serde_json::Error) -> StoreError {
+    StoreError::from_sqlx(operation, sqlx::Error::Decode(Box::new(e)))
 }
 
 /// One row of the lineage statement: a kind tag and up to nine text columns.
@@ -169,12 +192,13 @@ SELECT 'p', p.occurred_at, p.repository, p.environment, p.delivery_commit, p.pul
         ORDER BY occurred_at DESC, id DESC LIMIT 100) p \
 UNION ALL \
 SELECT 'e', environment, first_seen, last_seen, delivery_commit, pull_request, NULL, NULL, NULL, NULL \
-  FROM (SELECT environment, delivery_commit, pull_request, \
-               MIN(occurred_at) OVER (PARTITION BY environment) AS first_seen, \
-               MAX(occurred_at) OVER (PARTITION BY environment) AS last_seen, \
-               ROW_NUMBER() OVER (PARTITION BY environment ORDER BY occurred_at, id) AS rn \
-        FROM promotions WHERE to_digest_id = (SELECT id FROM digests WHERE digest = $1)) e \
-  WHERE rn = 1 \
+  FROM (SELECT environment, first_seen, last_seen, delivery_commit, pull_request \
+        FROM (SELECT environment, delivery_commit, pull_request, \
+                     MIN(occurred_at) OVER (PARTITION BY environment) AS first_seen, \
+                     MAX(occurred_at) OVER (PARTITION BY environment) AS last_seen, \
+                     ROW_NUMBER() OVER (PARTITION BY environment ORDER BY occurred_at, id) AS rn \
+              FROM promotions WHERE to_digest_id = (SELECT id FROM digests WHERE digest = $1)) w \
+        WHERE rn = 1 ORDER BY first_seen, environment LIMIT 100) e \
 UNION ALL \
 SELECT 'n', cluster, namespace, first_seen, last_seen, NULL, NULL, NULL, NULL, NULL \
   FROM (SELECT cluster, namespace, MIN(occurred_at) AS first_seen, MAX(occurred_at) AS last_seen \
@@ -305,23 +329,28 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::InvalidDigest`] for a malformed digest (nothing is queried);
-    /// [`StoreError::ConnectionLost`] / [`StoreError::Query`].
+    /// [`StoreError::ConnectionLost`] / [`StoreError::Query`] (also for a damaged stored row);
+    /// [`StoreError::Timeout`] after [`QUERY_TIMEOUT`](crate::store::QUERY_TIMEOUT).
     ///
     /// # Limits
-    /// Each list holds at most [`LINEAGE_MAX_ROWS`](crate::store::LINEAGE_MAX_ROWS) rows (the newest verdicts, promotions and
-    /// admissions), log indexes at most [`LINEAGE_MAX_LOG_INDEXES`]. Everything is read by one
+    /// Each list holds at most [`LINEAGE_MAX_ROWS`] rows (the
+    /// newest verdicts, promotions and admissions; the first environments reached), log indexes
+    /// at most [`LINEAGE_MAX_LOG_INDEXES`]. Everything is read by one
     /// statement, so the lists agree with each other (one snapshot).
     pub async fn lineage(&self, digest: &str) -> Result<Option<Lineage>, StoreError> {
         let digest = input::digest("digest", digest)?;
         let op = "reading a lineage";
-        let rows: Vec<LineageRow> = with_conn!(self, op, |conn| {
-            sqlx::query_as(LINEAGE)
-                .bind(&digest)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(q(op))?
-        });
-        Ok(assemble(digest, rows))
+        let rows: Vec<LineageRow> = timed(op, async {
+            Ok(with_conn!(self, op, |conn| {
+                sqlx::query_as(LINEAGE)
+                    .bind(&digest)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(q(op))?
+            }))
+        })
+        .await?;
+        assemble(digest, rows)
     }
 
     /// Every digest built from `commit` (a full SHA or a prefix of at least 7 hex digits, any
@@ -330,67 +359,67 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::InvalidInput`] for a commit that is not 7–64 hex digits or a bad page;
-    /// [`StoreError::ConnectionLost`] / [`StoreError::Query`].
+    /// [`StoreError::ConnectionLost`] / [`StoreError::Query`] (also for a damaged stored row);
+    /// [`StoreError::Timeout`] after [`QUERY_TIMEOUT`](crate::store::QUERY_TIMEOUT).
     pub async fn by_commit(&self, commit: &str, page: &Page) -> Result<Paged<Built>, StoreError> {
         let prefix = input::commit_prefix(commit)?;
         let end = input::prefix_end(&prefix);
         let (limit, key) = cursor::page(Query::Commit, page)?;
         let after = cursor_id(page, key)?;
         let op = "listing digests built from a commit";
-        with_conn!(self, op, |conn| {
-            let mut rows: Vec<CommitDigestRow> = sqlx::query_as(COMMIT_DIGESTS)
-                .bind(&prefix)
-                .bind(&end)
-                .bind(after)
-                .bind(limit + 1)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(q(op))?;
-            let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-            rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            if rows.is_empty() {
-                return Ok(Paged {
-                    items: Vec::new(),
-                    next: None,
-                });
-            }
-            let mut qb =
-                QueryBuilder::new("SELECT id, image, workflow FROM verdicts WHERE id IN (");
-            let mut list = qb.separated(", ");
-            for r in &rows {
-                list.push_bind(r.first_id);
-            }
-            qb.push(")");
-            let firsts: Vec<FirstVerdictRow> = qb
-                .build_query_as()
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(q(op))?;
-            let firsts: BTreeMap<i64, FirstVerdictRow> =
-                firsts.into_iter().map(|f| (f.id, f)).collect();
-            let ids: Vec<i64> = rows.iter().map(|r| r.digest_id).collect();
-            let envs = environments_of!(conn, &ids, op);
-            let next = if more {
-                rows.last()
-                    .map(|r| cursor::encode(Query::Commit, &r.first_id.to_string()))
-            } else {
-                None
-            };
-            let items = rows
-                .into_iter()
-                .map(|r| {
-                    let first = firsts.get(&r.first_id);
-                    Built {
-                        environments: envs.get(&r.digest_id).cloned().unwrap_or_default(),
-                        image: first.map(|f| f.image.clone()).unwrap_or_default(),
-                        workflow: first.and_then(|f| f.workflow.clone()),
-                        digest: r.digest,
-                        first_verified: r.first_verified,
-                    }
-                })
-                .collect();
-            Ok(Paged { items, next })
+        timed(op, async {
+            with_conn!(self, op, |conn| {
+                let mut rows: Vec<CommitDigestRow> = sqlx::query_as(COMMIT_DIGESTS)
+                    .bind(&prefix)
+                    .bind(&end)
+                    .bind(after)
+                    .bind(limit + 1)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(q(op))?;
+                let more = trim_page(&mut rows, limit);
+                if rows.is_empty() {
+                    return Ok(no_items());
+                }
+                let mut qb =
+                    QueryBuilder::new("SELECT id, image, workflow FROM verdicts WHERE id IN (");
+                let mut list = qb.separated(", ");
+                for r in &rows {
+                    list.push_bind(r.first_id);
+                }
+                qb.push(")");
+                let firsts: Vec<FirstVerdictRow> = qb
+                    .build_query_as()
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(q(op))?;
+                let firsts: BTreeMap<i64, FirstVerdictRow> =
+                    firsts.into_iter().map(|f| (f.id, f)).collect();
+                let ids: Vec<i64> = rows.iter().map(|r| r.digest_id).collect();
+                let envs = environments_of!(conn, &ids, op);
+                let next = if more {
+                    rows.last()
+                        .map(|r| cursor::encode(Query::Commit, &r.first_id.to_string()))
+                } else {
+                    None
+                };
+                let items = rows
+                    .into_iter()
+                    .map(|r| {
+                        let first = firsts.get(&r.first_id);
+                        Built {
+                            environments: envs.get(&r.digest_id).cloned().unwrap_or_default(),
+                            image: first.map(|f| f.image.clone()).unwrap_or_default(),
+                            workflow: first.and_then(|f| f.workflow.clone()),
+                            digest: r.digest,
+                            first_verified: r.first_verified,
+                        }
+                    })
+                    .collect();
+                Ok(Paged { items, next })
+            })
         })
+        .await
     }
 
     /// What ran in `environment` at `time` (RFC 3339): per image, the digest of the latest
@@ -399,8 +428,10 @@ impl Store {
     /// uninterrupted run there began. Images in name order.
     ///
     /// # Errors
-    /// [`StoreError::InvalidTime`], a bad page; [`StoreError::ConnectionLost`] /
-    /// [`StoreError::Query`].
+    /// [`StoreError::InvalidTime`], an empty or over-long environment ([`StoreError::InvalidInput`],
+    /// [`StoreError::Limit`]), a bad page; [`StoreError::ConnectionLost`] /
+    /// [`StoreError::Query`]; [`StoreError::Timeout`] after
+    /// [`QUERY_TIMEOUT`](crate::store::QUERY_TIMEOUT).
     pub async fn at(
         &self,
         environment: &str,
@@ -412,50 +443,49 @@ impl Store {
         let (limit, key) = cursor::page(Query::At, page)?;
         let after = key.unwrap_or_default();
         let op = "reading what ran in an environment";
-        with_conn!(self, op, |conn| {
-            let mut images: Vec<String> = sqlx::query_scalar(AT_IMAGES)
-                .bind(&environment)
-                .bind(&time)
-                .bind(&after)
-                .bind(limit + 1)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(q(op))?;
-            let more = images.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-            images.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            let (Some(first), Some(last)) = (images.first(), images.last()) else {
-                return Ok(Paged {
-                    items: Vec::new(),
-                    next: None,
-                });
-            };
-            let rows: Vec<DeployedRow> = sqlx::query_as(AT_DEPLOYED)
-                .bind(&environment)
-                .bind(&time)
-                .bind(first)
-                .bind(last)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(q(op))?;
-            let next = if more {
-                Some(cursor::encode(Query::At, last))
-            } else {
-                None
-            };
-            Ok(Paged {
-                items: rows
-                    .into_iter()
-                    .map(|r| Deployed {
-                        image: r.image,
-                        digest: r.digest,
-                        since: r.since,
-                        via: r.via,
-                        commit: r.commit_sha,
-                    })
-                    .collect(),
-                next,
+        timed(op, async {
+            with_conn!(self, op, |conn| {
+                let mut images: Vec<String> = sqlx::query_scalar(AT_IMAGES)
+                    .bind(&environment)
+                    .bind(&time)
+                    .bind(&after)
+                    .bind(limit + 1)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(q(op))?;
+                let more = trim_page(&mut images, limit);
+                let (Some(first), Some(last)) = (images.first(), images.last()) else {
+                    return Ok(no_items());
+                };
+                let rows: Vec<DeployedRow> = sqlx::query_as(AT_DEPLOYED)
+                    .bind(&environment)
+                    .bind(&time)
+                    .bind(first)
+                    .bind(last)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(q(op))?;
+                let next = if more {
+                    Some(cursor::encode(Query::At, last))
+                } else {
+                    None
+                };
+                Ok(Paged {
+                    items: rows
+                        .into_iter()
+                        .map(|r| Deployed {
+                            image: r.image,
+                            digest: r.digest,
+                            since: r.since,
+                            via: r.via,
+                            commit: r.commit_sha,
+                        })
+                        .collect(),
+                    next,
+                })
             })
         })
+        .await
     }
 
     /// Every digest `signer` (exact identity) signed — a verdict verified its signature — that
@@ -464,13 +494,14 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::InvalidInput`] for an empty identity or a bad page;
-    /// [`StoreError::ConnectionLost`] / [`StoreError::Query`].
+    /// [`StoreError::ConnectionLost`] / [`StoreError::Query`] (also for a damaged stored row);
+    /// [`StoreError::Timeout`] after [`QUERY_TIMEOUT`](crate::store::QUERY_TIMEOUT).
     pub async fn by_signer(&self, signer: &str, page: &Page) -> Result<Paged<Signed>, StoreError> {
         let signer = input::text("signer", signer, true)?;
         let (limit, key) = cursor::page(Query::Signer, page)?;
         let after = cursor_id(page, key)?;
         let op = "listing what a signer signed";
-        with_conn!(self, op, |conn| {
+        timed(op, async { with_conn!(self, op, |conn| {
             let mut ids: Vec<i64> = sqlx::query_scalar(SIGNER_DIGESTS)
                 .bind(&signer)
                 .bind(after)
@@ -478,13 +509,9 @@ impl Store {
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(q(op))?;
-            let more = ids.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-            ids.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            let more = trim_page(&mut ids, limit);
             if ids.is_empty() {
-                return Ok(Paged {
-                    items: Vec::new(),
-                    next: None,
-                });
+                return Ok(no_items());
             }
             let mut qb = QueryBuilder::new(
                 "SELECT x.digest_id, (SELECT digest FROM digests WHERE id = x.digest_id) AS digest, \
@@ -546,49 +573,57 @@ impl Store {
                 })
                 .collect();
             Ok(Paged { items, next })
-        })
+        }) }).await
     }
 
     /// One stored verdict, whole; `None` when there is no verdict `id`.
     ///
     /// # Errors
-    /// [`StoreError::ConnectionLost`] / [`StoreError::Query`].
+    /// [`StoreError::ConnectionLost`] / [`StoreError::Query`] (also for a damaged stored row);
+    /// [`StoreError::Timeout`] after [`QUERY_TIMEOUT`](crate::store::QUERY_TIMEOUT).
     pub async fn verdict(&self, id: i64) -> Result<Option<VerdictRecord>, StoreError> {
         if id <= 0 {
             return Ok(None);
         }
         let op = "reading a verdict";
-        with_conn!(self, op, |conn| {
-            let row: Option<VerdictFullRow> = sqlx::query_as(VERDICT_BY_ID)
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(q(op))?;
-            Ok(row.map(|r| VerdictRecord {
-                id: r.id,
-                event: VerdictEvent {
-                    time: r.occurred_at,
-                    image: r.image,
-                    digest: r.digest,
-                    environment: r.environment,
-                    policy: r.policy,
-                    policy_hash: r.policy_hash,
-                    trust_root_hash: r.trust_root_hash,
-                    decision: r.decision,
-                    reasons: serde_json::from_str(&r.reasons).unwrap_or_default(),
-                    signer: r.signer,
-                    issuer: r.issuer,
-                    source_repository: r.source_repository,
-                    source_ref: r.source_ref,
-                    source_commit: r.source_commit,
-                    workflow: r.workflow,
-                    run: r.run,
-                    builder: r.builder,
-                    sbom_digest: r.sbom_digest,
-                    log_indexes: serde_json::from_str(&r.log_indexes).unwrap_or_default(),
-                },
-            }))
+        timed(op, async {
+            with_conn!(self, op, |conn| {
+                let row: Option<VerdictFullRow> = sqlx::query_as(VERDICT_BY_ID)
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(q(op))?;
+                let Some(r) = row else {
+                    return Ok(None);
+                };
+                Ok(Some(VerdictRecord {
+                    id: r.id,
+                    event: VerdictEvent {
+                        time: r.occurred_at,
+                        image: r.image,
+                        digest: r.digest,
+                        environment: r.environment,
+                        policy: r.policy,
+                        policy_hash: r.policy_hash,
+                        trust_root_hash: r.trust_root_hash,
+                        decision: r.decision,
+                        reasons: serde_json::from_str(&r.reasons).map_err(|e| damaged(op, e))?,
+                        signer: r.signer,
+                        issuer: r.issuer,
+                        source_repository: r.source_repository,
+                        source_ref: r.source_ref,
+                        source_commit: r.source_commit,
+                        workflow: r.workflow,
+                        run: r.run,
+                        builder: r.builder,
+                        sbom_digest: r.sbom_digest,
+                        log_indexes: serde_json::from_str(&r.log_indexes)
+                            .map_err(|e| damaged(op, e))?,
+                    },
+                }))
+            })
         })
+        .await
     }
 
     /// Finds digests, commits and images: a digest (`sha256:…`, full or a prefix of at least 7
@@ -599,7 +634,8 @@ impl Store {
     /// # Errors
     /// [`StoreError::InvalidInput`] for an empty or over-long query or a bad limit,
     /// [`StoreError::InvalidDigest`] for `algorithm:` followed by something not hex;
-    /// [`StoreError::ConnectionLost`] / [`StoreError::Query`].
+    /// [`StoreError::ConnectionLost`] / [`StoreError::Query`] (also for a damaged stored row);
+    /// [`StoreError::Timeout`] after [`QUERY_TIMEOUT`](crate::store::QUERY_TIMEOUT).
     pub async fn search(&self, query: &str, limit: u32) -> Result<Vec<SearchHit>, StoreError> {
         let bad = |reason: String| StoreError::InvalidInput {
             field: "search query",
@@ -633,56 +669,59 @@ impl Store {
         let op = "searching";
         let limit_i = i64::from(limit);
         let cap = usize::try_from(limit).unwrap_or(usize::MAX);
-        with_conn!(self, op, |conn| {
-            let mut hits = Vec::new();
-            for prefix in &plan.digest_prefixes {
-                let digests: Vec<String> = sqlx::query_scalar(SEARCH_DIGESTS)
-                    .bind(prefix)
-                    .bind(input::prefix_end(prefix))
-                    .bind(limit_i)
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(q(op))?;
-                hits.extend(digests.into_iter().map(|d| SearchHit {
-                    kind: "digest".into(),
-                    value: d.clone(),
-                    digest: Some(d),
-                }));
-            }
-            if let Some(prefix) = &plan.commit_prefix
-                && hits.len() < cap
-            {
-                let commits: Vec<CommitHitRow> = sqlx::query_as(SEARCH_COMMITS)
-                    .bind(prefix)
-                    .bind(input::prefix_end(prefix))
-                    .bind(limit_i)
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(q(op))?;
-                hits.extend(commits.into_iter().map(|c| SearchHit {
-                    kind: "commit".into(),
-                    value: c.commit_sha,
-                    digest: Some(c.digest),
-                }));
-            }
-            if let Some(pattern) = &plan.image_pattern
-                && hits.len() < cap
-            {
-                let names: Vec<String> = sqlx::query_scalar(SEARCH_IMAGES)
-                    .bind(pattern)
-                    .bind(limit_i)
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(q(op))?;
-                hits.extend(names.into_iter().map(|n| SearchHit {
-                    kind: "image".into(),
-                    value: n,
-                    digest: None,
-                }));
-            }
-            hits.truncate(cap);
-            Ok(hits)
+        timed(op, async {
+            with_conn!(self, op, |conn| {
+                let mut hits = Vec::new();
+                for prefix in &plan.digest_prefixes {
+                    let digests: Vec<String> = sqlx::query_scalar(SEARCH_DIGESTS)
+                        .bind(prefix)
+                        .bind(input::prefix_end(prefix))
+                        .bind(limit_i)
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(q(op))?;
+                    hits.extend(digests.into_iter().map(|d| SearchHit {
+                        kind: "digest".into(),
+                        value: d.clone(),
+                        digest: Some(d),
+                    }));
+                }
+                if let Some(prefix) = &plan.commit_prefix
+                    && hits.len() < cap
+                {
+                    let commits: Vec<CommitHitRow> = sqlx::query_as(SEARCH_COMMITS)
+                        .bind(prefix)
+                        .bind(input::prefix_end(prefix))
+                        .bind(limit_i)
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(q(op))?;
+                    hits.extend(commits.into_iter().map(|c| SearchHit {
+                        kind: "commit".into(),
+                        value: c.commit_sha,
+                        digest: Some(c.digest),
+                    }));
+                }
+                if let Some(pattern) = &plan.image_pattern
+                    && hits.len() < cap
+                {
+                    let names: Vec<String> = sqlx::query_scalar(SEARCH_IMAGES)
+                        .bind(pattern)
+                        .bind(limit_i)
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(q(op))?;
+                    hits.extend(names.into_iter().map(|n| SearchHit {
+                        kind: "image".into(),
+                        value: n,
+                        digest: None,
+                    }));
+                }
+                hits.truncate(cap);
+                Ok(hits)
+            })
         })
+        .await
     }
 }
 
@@ -700,7 +739,10 @@ fn cursor_id(page: &Page, key: Option<String>) -> Result<i64, StoreError> {
 
 /// Builds a [`Lineage`] from the tagged rows of [`LINEAGE`]; `None` when no event names the
 /// digest. Each list is sorted here (a `UNION ALL` keeps no order).
-fn assemble(digest: String, rows: Vec<LineageRow>) -> Option<Lineage> {
+///
+/// # Errors
+/// [`StoreError::Query`] for a stored log-index list that is not JSON (a damaged row).
+fn assemble(digest: String, rows: Vec<LineageRow>) -> Result<Option<Lineage>, StoreError> {
     let mut l = Lineage {
         digest,
         images: Vec::new(),
@@ -745,9 +787,9 @@ fn assemble(digest: String, rows: Vec<LineageRow>) -> Option<Lineage> {
             }),
             "m" => l.sbom_digests.extend(r.c1),
             "l" => {
-                if let Ok(v) = serde_json::from_str::<Vec<u64>>(&t(r.c1)) {
-                    log_indexes.extend(v);
-                }
+                let v: Vec<u64> =
+                    serde_json::from_str(&t(r.c1)).map_err(|e| damaged("reading a lineage", e))?;
+                log_indexes.extend(v);
             }
             "i" => l.images.extend(r.c1),
             "p" => l.promotions.push(PromotionEvent {
@@ -794,12 +836,15 @@ fn assemble(digest: String, rows: Vec<LineageRow>) -> Option<Lineage> {
         }
     }
     if l.verdicts.is_empty() && l.promotions.is_empty() && l.admissions.is_empty() {
-        return None;
+        return Ok(None);
     }
     l.environments.append(&mut admitted);
     l.environments.sort_by(|a, b| {
         (&a.first_seen, &a.via, &a.environment).cmp(&(&b.first_seen, &b.via, &b.environment))
     });
+    // Up to 100 by promotion and 100 by admission, each the first reached: the first 100 of both.
+    l.environments
+        .truncate(usize::try_from(LINEAGE_MAX_ROWS).unwrap_or(usize::MAX));
     l.verdicts.sort_by_key(|v| std::cmp::Reverse(v.id));
     l.builds.sort_by(|a, b| a.first_seen.cmp(&b.first_seen));
     l.signers.sort_by(|a, b| a.first_seen.cmp(&b.first_seen));
@@ -811,7 +856,7 @@ fn assemble(digest: String, rows: Vec<LineageRow>) -> Option<Lineage> {
         .into_iter()
         .take(LINEAGE_MAX_LOG_INDEXES)
         .collect();
-    Some(l)
+    Ok(Some(l))
 }
 
 /// What a search query is looked up as.

@@ -2543,3 +2543,24 @@ async fn a_damaged_stored_list_is_an_error_not_an_empty_list() {
     })
     .await;
 }
+
+/// `custody lineage` on a SQLite path that does not exist is an error naming the path (exit 2),
+/// and creates nothing: a typo must not read as "nothing recorded".
+#[test]
+fn the_cli_refuses_a_sqlite_store_that_does_not_exist() {
+    let dir = TempDir::new("cli-missing");
+    let path = dir.0.join("typo.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(["lineage", &dg('a'), "--store"])
+        .arg(format!("sqlite:{}", path.display()))
+        .env_remove("CUSTODY_STORE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no lineage store at") && stderr.contains("typo.db"),
+        "{stderr}"
+    );
+    assert!(!path.exists(), "nothing created");
+}

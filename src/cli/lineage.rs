@@ -70,11 +70,34 @@ pub fn run(args: Args) -> u8 {
     }
 }
 
+/// Queries read an existing store: a mistyped SQLite path would otherwise create an empty one
+/// and answer "nothing recorded" (exit 1), which reads like a finding. The service and
+/// `gitops check --store` still create the file.
+fn existing_sqlite_file(url: &str) -> Result<(), String> {
+    use std::str::FromStr as _;
+    if !url.starts_with("sqlite:") || url.contains(":memory:") {
+        return Ok(());
+    }
+    let Ok(options) = sqlx::sqlite::SqliteConnectOptions::from_str(url) else {
+        return Ok(()); // Store::open reports the bad URL
+    };
+    let path = options.get_filename();
+    if path.exists() {
+        Ok(())
+    } else {
+        Err(format!(
+            "no lineage store at {}: check --store / CUSTODY_STORE (queries never create one)",
+            path.display()
+        ))
+    }
+}
+
 fn pretty<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
 async fn query(args: &Args) -> Result<(String, String, bool), String> {
+    existing_sqlite_file(&args.store)?;
     let store = Store::open(&args.store).await.map_err(|e| e.to_string())?;
     let page = Page {
         limit: args.limit,

@@ -475,6 +475,13 @@ async fn open_postgres(url: &str) -> Result<Store, StoreError> {
         url: location.clone(),
         reason: e.to_string(),
     })?;
+    // The server stops a statement at the same bound the client gives up at ([`QUERY_TIMEOUT`]),
+    // so a query the client abandoned does not run on. A URL that sets its own wins.
+    let options = if url.contains("statement_timeout") {
+        options
+    } else {
+        options.options([("statement_timeout", format!("{}s", QUERY_TIMEOUT.as_secs()))])
+    };
     let pool = PgPoolOptions::new()
         .max_connections(POSTGRES_MAX_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -1949,3 +1949,108 @@ fn serve_store_flag_opens_the_lineage_store_without_a_configuration_file() {
         "{stderr}"
     );
 }
+
+/// Review fixes: each lineage route takes only its own query parameters (an ignored `?at=` on a
+/// commit query is refused, not silently dropped); a refused event count says what it got; the
+/// metrics label the lineage, events and promotion routes instead of lumping them in `other`.
+#[test]
+fn lineage_routes_refuse_foreign_parameters_and_say_what_they_found() {
+    let dir = TempDir::new("custody-service-lineage-params");
+    std::fs::write(dir.0.join("tokens"), format!("{TOKEN}\n")).unwrap();
+    let mut config = ServiceConfig {
+        listen: Some("127.0.0.1:0".into()),
+        store: Some(format!("sqlite:{}", dir.0.join("lineage.db").display())),
+        ..ServiceConfig::default()
+    };
+    config.auth.tokens_file = Some(dir.0.join("tokens"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let state = rt
+        .block_on(custody::service::open_store(build_state(config).unwrap()))
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(async move { axum::serve(listener, router(state)).await });
+    let http = reqwest::Client::new();
+    let get = |path: &str| -> (u16, Value) {
+        rt.block_on(async {
+            let r = http
+                .get(format!("{base}{path}"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null),
+            )
+        })
+    };
+    let at = "at=2026-11-05T00:00:00Z";
+    for (path, want) in [
+        ("/v1/lineage/commit/0123456789abcdef".to_owned(), 200),
+        (format!("/v1/lineage/commit/0123456789abcdef?{at}"), 400),
+        ("/v1/lineage/commit/0123456789abcdef?id=x".to_owned(), 400),
+        (format!("/v1/lineage/environment/production?{at}"), 200),
+        (format!("/v1/lineage/environment/production?{at}&id=x"), 400),
+        ("/v1/lineage/signer?id=someone".to_owned(), 200),
+        (format!("/v1/lineage/signer?id=someone&{at}"), 400),
+    ] {
+        let (code, body) = get(&path);
+        assert_eq!(code, want, "{path}: {body}");
+        if want == 400 {
+            assert_eq!(body["error"]["code"], "bad-query", "{path}: {body}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("unknown field"),
+                "{path}: {body}"
+            );
+        }
+    }
+    let post = |body: Value| -> (u16, Value) {
+        rt.block_on(async {
+            let r = http
+                .post(format!("{base}/v1/events"))
+                .bearer_auth(TOKEN)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null),
+            )
+        })
+    };
+    let (code, body) = post(json!({"events": []}));
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("this request has 0"),
+        "{body}"
+    );
+    let (code, metrics) = rt.block_on(async {
+        let r = http
+            .get(format!("{base}/metrics"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(code, 200);
+    for label in [r#"route="/v1/lineage""#, r#"route="/v1/events""#] {
+        assert!(metrics.contains(label), "{label} not in\n{metrics}");
+    }
+    assert!(!metrics.contains(r#"route="other""#), "{metrics}");
+}

@@ -907,6 +907,32 @@ async fn without_credentials_every_page_is_refused_and_sign_in_gives_a_page_only
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "sign-in posted from another site");
+    // The form is read before anyone is authenticated: bounded at 4 KiB, not at the API's body
+    // limit, and the refusal says the bound.
+    for size in [5000, 2 << 20] {
+        let r = http
+            .post(format!("{base}/ui/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={TOKEN}&pad={}", "x".repeat(size)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "a sign-in form of {size} bytes");
+        assert!(r.headers().get("set-cookie").is_none());
+        let body = r.text().await.unwrap();
+        assert!(body.contains("over the limit of 4096"), "{body}");
+    }
+    // A cookie whose tag is not an HMAC-SHA256 tag is refused before any work on it.
+    let r = http
+        .get(format!("{base}/ui"))
+        .header(
+            "cookie",
+            format!("custody_ui=v1.99999999999.{}", "ab".repeat(4096)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "an oversized session tag");
     let r = http
         .post(format!("{base}/ui/login"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -1225,6 +1251,8 @@ async fn environment_and_signer_views_page_refuse_bad_input_and_escape_values(st
         ("/ui/environment?env=dev&limit=0".into(), 400, "page limit"),
         ("/ui/signer?id=x&limit=1001".into(), 400, "page limit"),
         ("/ui/signer?id=x&limit=many".into(), 400, "malformed"),
+        // The refusal names the parameter (axum's words).
+        ("/ui/environment?env=x&limit=-1".into(), 400, "limit"),
         (
             "/ui/environment?env=dev&after=not-a-cursor".into(),
             400,

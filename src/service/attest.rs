@@ -212,6 +212,11 @@ pub(super) async fn attest(
     if reference.digest().is_none() {
         return Err(not_pinned(&shown));
     }
+    if let Some(e) = &req.environment {
+        // Recorded in the summary and the lineage: the store's bounds, checked before any work.
+        super::lineage::text_value("environment", e)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-request", e.to_string()))?;
+    }
     let environment = req
         .environment
         .clone()
@@ -259,6 +264,16 @@ pub(super) async fn attest(
         .request_count()
         .saturating_sub(before);
     match outcome {
+        // Never hand out a summary of anything but an allow, whatever the library returned.
+        Ok(made) if made.verdict.decision != VerdictDecision::Allow => {
+            record(&state, &made.verdict, started.elapsed(), requests);
+            tracing::error!(image = %reference, decision = ?made.verdict.decision, "a summary was made for a verdict that is not an allow; withheld");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the summary could not be signed; the service log says why".into(),
+            ))
+        }
         Ok(made) => {
             record(&state, &made.verdict, started.elapsed(), requests);
             tracing::info!(image = %reference, policy = %loaded.policy.name, environment = ?environment, pushed = made.pushed.is_some(), key = %attestor.key_id(), "verification summary signed");

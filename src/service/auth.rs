@@ -38,6 +38,17 @@ pub(super) fn api_credentials(
     bearer(headers).is_some_and(|t| token_accepted(t, &state.tokens))
 }
 
+/// Why a request was refused, in words that say what was found and nothing about the tokens.
+pub(super) fn refusal(headers: &HeaderMap) -> &'static str {
+    match headers.get(header::AUTHORIZATION) {
+        None => "no Authorization header: a valid bearer token (or client certificate) is required",
+        Some(_) if bearer(headers).is_none() => {
+            "the Authorization header is not `Bearer <token>`: a valid bearer token is required"
+        }
+        Some(_) => "the bearer token is not accepted",
+    }
+}
+
 /// The bearer token of an `Authorization: Bearer …` header, if any.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
@@ -88,5 +99,15 @@ mod tests {
         assert_eq!(bearer(&h), None);
         h.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
         assert_eq!(bearer(&h), Some("abc"));
+    }
+
+    #[test]
+    fn a_refusal_says_what_was_found() {
+        let mut h = HeaderMap::new();
+        assert!(refusal(&h).starts_with("no Authorization header"));
+        h.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert!(refusal(&h).contains("not `Bearer <token>`"));
+        h.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(refusal(&h), "the bearer token is not accepted");
     }
 }

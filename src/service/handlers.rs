@@ -460,7 +460,7 @@ pub(super) async fn authenticate(
     let mut r = ApiError(
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
-        "a valid bearer token is required".into(),
+        super::auth::refusal(request.headers()).into(),
     )
     .into_response();
     r.headers_mut().insert(
@@ -476,11 +476,7 @@ pub(super) async fn observe(
     request: Request,
     next: Next,
 ) -> Response {
-    let route = match request.uri().path() {
-        p @ ("/v1/verify" | "/v1/admission" | "/v1/gatekeeper" | "/v1/kyverno" | "/v1/attest"
-        | "/healthz" | "/readyz" | "/metrics" | "/openapi.json") => p.to_owned(),
-        _ => "other".to_owned(),
-    };
+    let route = route_label(request.uri().path());
     let started = Instant::now();
     let response = if route == "/healthz" || route == "/readyz" {
         next.run(request).await
@@ -497,6 +493,28 @@ pub(super) async fn observe(
     };
     state
         .metrics
-        .request(&route, response.status().as_u16(), started.elapsed());
+        .request(route, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// The `route` label of a request: the route itself, or its family for routes with path
+/// parameters (`/v1/lineage`, `/ui`), else `other` — a closed set, so callers cannot grow the
+/// metrics with made-up paths.
+pub(super) fn route_label(path: &str) -> &'static str {
+    match path {
+        "/v1/verify" => "/v1/verify",
+        "/v1/admission" => "/v1/admission",
+        "/v1/gatekeeper" => "/v1/gatekeeper",
+        "/v1/kyverno" => "/v1/kyverno",
+        "/v1/promotion" => "/v1/promotion",
+        "/v1/attest" => "/v1/attest",
+        "/v1/events" => "/v1/events",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        "/openapi.json" => "/openapi.json",
+        p if p.starts_with("/v1/lineage/") => "/v1/lineage",
+        p if p == "/ui" || p.starts_with("/ui/") => "/ui",
+        _ => "other",
+    }
 }

@@ -91,9 +91,26 @@ fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-query", e.body_text()))
 }
 
-fn query(q: Result<Query<PageQuery>, QueryRejection>) -> Result<PageQuery, ApiError> {
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(v)| v)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-query", e.body_text()))
+}
+
+/// A single record as JSON, or 404 `not-found` saying what was looked for.
+fn found<T>(
+    r: Result<Option<T>, crate::store::StoreError>,
+    missing: impl FnOnce() -> String,
+) -> Result<axum::Json<T>, ApiError> {
+    r.map_err(store_error)?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not-found", missing()))
+}
+
+/// A page of results as JSON.
+fn paged<T>(
+    r: Result<Paged<T>, crate::store::StoreError>,
+) -> Result<axum::Json<Paged<T>>, ApiError> {
+    r.map(axum::Json).map_err(store_error)
 }
 
 fn store(state: &AppState) -> Result<&Store, ApiError> {
@@ -220,7 +237,12 @@ pub(crate) fn signer_query(id: Option<&str>) -> Result<&str, QueryError> {
     Ok(id)
 }
 
-fn text_value(field: &'static str, value: &str) -> Result<(), QueryError> {
+/// Checks a text value the store keeps: non-empty, at most [`crate::store::MAX_FIELD_BYTES`],
+/// no NUL.
+///
+/// # Errors
+/// A [`QueryError`] naming `field`.
+pub(crate) fn text_value(field: &'static str, value: &str) -> Result<(), QueryError> {
     if value.is_empty() {
         return Err(QueryError::Empty { field });
     }
@@ -237,22 +259,39 @@ fn text_value(field: &'static str, value: &str) -> Result<(), QueryError> {
     Ok(())
 }
 
-/// Pagination parameters.
+/// The query of `GET /v1/lineage/commit/{commit}`: the page alone. Each route takes only its own
+/// parameters (unknown ones are refused with 400 `bad-query`, not ignored).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     limit: Option<u32>,
     cursor: Option<String>,
-    at: Option<String>,
-    id: Option<String>,
 }
 
-impl PageQuery {
-    fn page(&self) -> Page {
-        Page {
-            limit: self.limit.unwrap_or(100),
-            cursor: self.cursor.clone(),
-        }
+/// The query of `GET /v1/lineage/environment/{environment}`: the time and the page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentQuery {
+    at: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// The query of `GET /v1/lineage/signer`: the identity and the page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignerQuery {
+    id: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// The page asked for (the store checks the limit, 1 to [`crate::store::MAX_PAGE_LIMIT`], and
+/// the cursor).
+fn page(limit: Option<u32>, cursor: Option<String>) -> Page {
+    Page {
+        limit: limit.unwrap_or(crate::store::DEFAULT_PAGE_LIMIT),
+        cursor,
     }
 }
 
@@ -262,18 +301,9 @@ pub(super) async fn by_digest(
     digest: Result<Path<String>, PathRejection>,
 ) -> Result<axum::Json<Lineage>, ApiError> {
     let digest = path(digest)?;
-    store(&state)?
-        .lineage(&digest)
-        .await
-        .map_err(store_error)?
-        .map(axum::Json)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                format!("nothing recorded for {digest}"),
-            )
-        })
+    found(store(&state)?.lineage(&digest).await, || {
+        format!("nothing recorded for {digest}")
+    })
 }
 
 /// `GET /v1/lineage/commit/{commit}`.
@@ -283,40 +313,36 @@ pub(super) async fn by_commit(
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<axum::Json<Paged<Built>>, ApiError> {
     let (commit, q) = (path(commit)?, query(q)?);
-    store(&state)?
-        .by_commit(&commit, &q.page())
-        .await
-        .map(axum::Json)
-        .map_err(store_error)
+    paged(
+        store(&state)?
+            .by_commit(&commit, &page(q.limit, q.cursor))
+            .await,
+    )
 }
 
 /// `GET /v1/lineage/environment/{environment}?at=TIME`.
 pub(super) async fn at(
     State(state): State<AppState>,
     environment: Result<Path<String>, PathRejection>,
-    q: Result<Query<PageQuery>, QueryRejection>,
+    q: Result<Query<EnvironmentQuery>, QueryRejection>,
 ) -> Result<axum::Json<Paged<Deployed>>, ApiError> {
     let (environment, q) = (path(environment)?, query(q)?);
     let (environment, at) = environment_query(&environment, q.at.as_deref()).map_err(bad_query)?;
-    store(&state)?
-        .at(environment, at, &q.page())
-        .await
-        .map(axum::Json)
-        .map_err(store_error)
+    paged(
+        store(&state)?
+            .at(environment, at, &page(q.limit, q.cursor))
+            .await,
+    )
 }
 
 /// `GET /v1/lineage/signer?id=IDENTITY`.
 pub(super) async fn by_signer(
     State(state): State<AppState>,
-    q: Result<Query<PageQuery>, QueryRejection>,
+    q: Result<Query<SignerQuery>, QueryRejection>,
 ) -> Result<axum::Json<Paged<Signed>>, ApiError> {
     let q = query(q)?;
     let id = signer_query(q.id.as_deref()).map_err(bad_query)?;
-    store(&state)?
-        .by_signer(id, &q.page())
-        .await
-        .map(axum::Json)
-        .map_err(store_error)
+    paged(store(&state)?.by_signer(id, &page(q.limit, q.cursor)).await)
 }
 
 /// `GET /v1/lineage/verdict/{id}`.
@@ -325,18 +351,9 @@ pub(super) async fn verdict(
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<axum::Json<VerdictRecord>, ApiError> {
     let id = path(id)?;
-    store(&state)?
-        .verdict(id)
-        .await
-        .map_err(store_error)?
-        .map(axum::Json)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                format!("no verdict {id}"),
-            )
-        })
+    found(store(&state)?.verdict(id).await, || {
+        format!("no verdict {id}")
+    })
 }
 
 /// The body of `POST /v1/events`.
@@ -366,7 +383,10 @@ pub(super) async fn events(
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad-request",
-            format!("give 1 to {MAX_EVENTS_PER_REQUEST} events"),
+            format!(
+                "give 1 to {MAX_EVENTS_PER_REQUEST} events; this request has {}",
+                req.events.len()
+            ),
         ));
     }
     let n = req.events.len();

@@ -43,7 +43,7 @@ mod views;
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -77,7 +77,14 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/verdict/{id}", get(verdict))
         .route("/ui/environment", get(queries::environment))
         .route("/ui/signer", get(queries::signer))
-        .route("/ui/login", get(login_form).post(login))
+        // The sign-in form is read before anyone is authenticated: its body is bounded here,
+        // not by the API's `limits.maxBodyBytes`.
+        .route(
+            "/ui/login",
+            get(login_form)
+                .post(login)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_LOGIN_BODY)),
+        )
         .route("/ui/logout", post(logout))
         .route("/ui/{*rest}", get(unknown_page))
         .layer(axum::middleware::map_response(security_headers))
@@ -126,13 +133,37 @@ async fn login_form(State(state): State<AppState>) -> Response {
 
 /// `POST /ui/login` (`token=…`, form-encoded): a session cookie and a redirect to `/ui`, or the
 /// form again with 401.
-async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     if cross_site(&headers) {
         return UiError::Forbidden("sign-in from another site is refused".into()).into_response();
     }
-    if body.len() > MAX_LOGIN_BODY {
-        return UiError::BadRequest("the sign-in form is too large".into()).into_response();
-    }
+    let body = match body {
+        Ok(b) if b.len() <= MAX_LOGIN_BODY => b,
+        Ok(b) => {
+            return UiError::BadRequest(format!(
+                "the sign-in form is {} bytes, over the limit of {MAX_LOGIN_BODY}",
+                b.len()
+            ))
+            .into_response();
+        }
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return UiError::BadRequest(format!(
+                "the sign-in form is over the limit of {MAX_LOGIN_BODY} bytes"
+            ))
+            .into_response();
+        }
+        Err(e) => {
+            return UiError::BadRequest(format!(
+                "the sign-in form could not be read: {}",
+                e.body_text()
+            ))
+            .into_response();
+        }
+    };
     let token = session::form_field(&body, "token").unwrap_or_default();
     if token.is_empty() || !super::auth::token_accepted(&token, &state.tokens) {
         return render(
@@ -214,8 +245,7 @@ async fn search(
     State(state): State<AppState>,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Response, UiError> {
-    let Query(params) =
-        params.map_err(|_| UiError::BadRequest("the search parameters are malformed".into()))?;
+    let params = query_params(params)?;
     let query = params.q.unwrap_or_default().trim().to_owned();
     if query.is_empty() {
         return Ok(see_other("/ui", None));
@@ -319,6 +349,13 @@ async fn verdict(
 /// Any other `/ui/…` path.
 async fn unknown_page(_: Viewer) -> UiError {
     UiError::NotFound("There is no such page.".into())
+}
+
+/// The parameters of a page, or 400 saying which one is malformed and how (axum's words).
+fn query_params<T>(params: Result<Query<T>, QueryRejection>) -> Result<T, UiError> {
+    params
+        .map(|Query(p)| p)
+        .map_err(|e| UiError::BadRequest(format!("malformed query parameters: {}", e.body_text())))
 }
 
 fn store(state: &AppState) -> Result<&Store, UiError> {

@@ -23,7 +23,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{UiError, Viewer, render, store, views};
+use super::{UiError, Viewer, query_params, render, store, views};
 use crate::service::AppState;
 use crate::service::lineage::{self, QueryError};
 use crate::store::Page;
@@ -47,8 +47,7 @@ pub(super) async fn environment(
     State(state): State<AppState>,
     params: Result<Query<EnvironmentParams>, QueryRejection>,
 ) -> Result<Response, UiError> {
-    let Query(params) =
-        params.map_err(|_| UiError::BadRequest("the query parameters are malformed".into()))?;
+    let params = query_params(params)?;
     #[allow(clippy::disallowed_methods)] // the default time of the view: now
     let now = jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -114,8 +113,7 @@ pub(super) async fn signer(
     State(state): State<AppState>,
     params: Result<Query<SignerParams>, QueryRejection>,
 ) -> Result<Response, UiError> {
-    let Query(params) =
-        params.map_err(|_| UiError::BadRequest("the query parameters are malformed".into()))?;
+    let params = query_params(params)?;
     let mut page = SignerPage {
         nav: true,
         query: String::new(),

@@ -51,6 +51,11 @@ pub(super) fn verify(value: &str, tokens: &[String], now: i64) -> bool {
     if expires <= now || expires > now.saturating_add(LIFETIME_SECS) {
         return false;
     }
+    // An HMAC-SHA256 tag is 32 bytes: anything else is refused before decoding (bounded work
+    // per cookie, whatever its size).
+    if tag.len() != 64 {
+        return false;
+    }
     let Ok(tag) = hex::decode(tag) else {
         return false;
     };
@@ -146,6 +151,7 @@ mod tests {
             "v1.+5.00",
             "v1.x.00",
             &format!("{v}0"),
+            &format!("v1.{}.{}", NOW + 60, "ab".repeat(4096)),
         ] {
             assert!(!verify(bad, &tokens(), NOW), "{bad:?}");
         }
